@@ -1,0 +1,34 @@
+//! Memoir's journal.
+//!
+//! Today this crate is the **segment store** of one journal replica: a
+//! durable, checksummed, group-committed log of opaque entries ([`Log`]).
+//! The replicated journal service (three replicas, quorum commit, fencing)
+//! is built on top of it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), memoir_journal::Error> {
+//! use memoir_journal::{Log, LogOptions, Seq};
+//! let log = Log::open("/tmp/memoir-journal", LogOptions::default())?;
+//! let appended = log.append_one(&b"hello"[..]).await?; // durable now
+//! let entries = log.read(appended.first, 1 << 20)?;
+//! assert_eq!(&entries[0].data[..], b"hello");
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod io;
+mod log;
+mod recovery;
+pub mod scan;
+pub mod segment;
+pub mod seq;
+mod writer;
+
+pub use error::{Error, Result};
+pub use io::{IoKind, IoMode};
+pub use log::{sync_directory, Entry, Log, LogOptions, LogStats, LogStatus, Pending};
+pub use recovery::RecoveryMode;
+pub use seq::{Appended, Seq};

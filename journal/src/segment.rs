@@ -1,0 +1,221 @@
+//! Segment files: names, creation with a durable rename, reading, and the
+//! background thread that keeps the next segment preallocated.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{bounded, Receiver};
+
+use crate::error::{Error, Result};
+use crate::io::{preallocate, FaultInjector, FaultPoint, IoBackend};
+
+const SEGMENT_SUFFIX: &str = ".seg";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// `00000000000000000042.seg`: zero-padded so that names sort by id.
+pub fn segment_file_name(id: u64) -> String {
+    format!("{id:020}{SEGMENT_SUFFIX}")
+}
+
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+pub fn is_temporary(name: &str) -> bool {
+    name.ends_with(TMP_SUFFIX)
+}
+
+/// The segment files in `dir`, sorted by id.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+        let name = entry.file_name();
+        if let Some(id) = name.to_str().and_then(parse_segment_file_name) {
+            found.push((id, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Reads a whole file into memory.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| Error::io("reading", path, e))
+}
+
+/// Reads exactly `len` bytes at `offset`; a short file is reported as
+/// corruption by the caller (the index said the bytes were there).
+pub fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            Error::Corruption {
+                path: path.to_path_buf(),
+                offset,
+                reason: format!("file ends inside a batch of {len} bytes that was indexed"),
+            }
+        } else {
+            Error::io("reading", path, e)
+        }
+    })?;
+    Ok(buf)
+}
+
+pub fn open_for_read_write(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))
+}
+
+/// fsync of a directory, so that creates, renames and deletes in it are
+/// durable.
+pub fn sync_dir(backend: &mut dyn IoBackend, dir: &Path) -> Result<()> {
+    let handle = File::open(dir).map_err(|e| Error::io("opening directory", dir, e))?;
+    backend
+        .sync_all(&handle)
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}
+
+/// Removes files durably, in the given order, then syncs the directory.
+pub fn remove_files(backend: &mut dyn IoBackend, dir: &Path, paths: &[PathBuf]) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("removing", path, e)),
+        }
+    }
+    sync_dir(backend, dir)
+}
+
+/// A preallocated file under a temporary name, ready to become a segment.
+pub struct PreparedFile {
+    pub path: PathBuf,
+    pub file: File,
+}
+
+/// Creates and preallocates one temporary file, durably sized.
+pub fn prepare_file(
+    dir: &Path,
+    serial: u64,
+    len: u64,
+    zero_fill: bool,
+    faults: Option<&FaultInjector>,
+) -> Result<PreparedFile> {
+    let path = dir.join(format!("next-{serial:08}{SEGMENT_SUFFIX}{TMP_SUFFIX}"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| Error::io("creating", &path, e))?;
+    let allocated = match faults {
+        Some(faults) => faults.check(FaultPoint::Allocate),
+        None => Ok(()),
+    }
+    .and_then(|()| preallocate(&file, len, zero_fill))
+    .and_then(|()| file.sync_all());
+    if let Err(e) = allocated {
+        let _ = fs::remove_file(&path);
+        return Err(Error::io("preallocating", &path, e));
+    }
+    Ok(PreparedFile { path, file })
+}
+
+/// Keeps one preallocated file ready so that rolling to a new segment does
+/// not wait for `fallocate` (or zero-filling) on the commit path.
+pub struct Preparer {
+    dir: PathBuf,
+    ready: Receiver<Result<PreparedFile>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Preparer {
+    pub fn start(dir: PathBuf, len: u64, zero_fill: bool, faults: Option<Arc<FaultInjector>>) -> Result<Preparer> {
+        // Capacity 1: at most one spare file exists at a time.
+        let (tx, rx) = bounded::<Result<PreparedFile>>(1);
+        let thread_dir = dir.clone();
+        let thread = thread::Builder::new()
+            .name("journal-prealloc".into())
+            .spawn(move || {
+                for serial in 0u64.. {
+                    let prepared = prepare_file(&thread_dir, serial, len, zero_fill, faults.as_deref());
+                    if let Err(crossbeam_channel::SendError(unused)) = tx.send(prepared) {
+                        if let Ok(unused) = unused {
+                            let _ = fs::remove_file(&unused.path);
+                        }
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::io("spawning the preallocation thread for", PathBuf::new(), e))?;
+        Ok(Preparer {
+            dir,
+            ready: rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next preallocated file; waits if the thread is still preparing it.
+    pub fn take(&self) -> Result<PreparedFile> {
+        self.ready.recv().map_err(|_| Error::Closed)?
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread's next send fail and the
+        // thread return; a spare still queued is dropped with the channel.
+        let (_, closed) = bounded(0);
+        drop(std::mem::replace(&mut self.ready, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // Nothing else creates temporary files in the directory.
+        let _ = remove_temporaries(&self.dir);
+    }
+}
+
+/// Deletes leftover temporary files (spares of an earlier run). They were
+/// never renamed into place, so they hold no log data.
+pub fn remove_temporaries(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+        if entry.file_name().to_str().is_some_and(is_temporary) {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_sort() {
+        assert_eq!(parse_segment_file_name(&segment_file_name(42)), Some(42));
+        assert!(segment_file_name(9) < segment_file_name(10));
+        assert_eq!(parse_segment_file_name("42.seg"), None);
+        assert_eq!(parse_segment_file_name("next-00000001.seg.tmp"), None);
+        assert!(is_temporary("next-00000001.seg.tmp"));
+    }
+}

@@ -1,0 +1,569 @@
+//! The writer thread and its group-commit barrier.
+//!
+//! # The barrier
+//!
+//! Every mutation of the log is a [`Request`] on one bounded queue, consumed
+//! by one thread. Appends that are waiting when the thread becomes free form
+//! a *group*: their entries are encoded into **one batch**, written with
+//! **one write and one fdatasync** (linked in io_uring), and only then are
+//! their callers answered. While that flush is in flight, new appends queue
+//! up and form the next group. An idle log adds no delay: the thread blocks
+//! on the queue and starts a flush the moment one append arrives.
+//!
+//! Invariants (checked by tests in `tests/`):
+//! 1. **Durable before visible.** The index that readers use, and every
+//!    caller's reply, is updated only after the group's fdatasync returned
+//!    success. A reader never sees an entry that a crash could lose.
+//! 2. **Order.** Seqs are assigned in queue order, which is call order;
+//!    within a group, entries keep the order of their appends.
+//! 3. **Bounded.** The queue holds at most `queue_capacity` requests, a group
+//!    at most `max_group_entries` entries and `max_group_bytes` bytes (one
+//!    oversized append is a group alone).
+//! 4. **No retry after a failed write or fsync.** The log is poisoned: the
+//!    failing group gets the error, every later request gets `Poisoned`, and
+//!    nothing is acknowledged again until a restart recovers from disk.
+//! 5. **History is never overwritten in place.** `truncate_after` and
+//!    `reset` start a new segment that supersedes older bytes (see
+//!    `recovery.rs`), so a crash at any point leaves either the old log or
+//!    the new one, never a mix.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use tokio::sync::oneshot;
+use tracing::{debug, error, info};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    align_up, encode_batch, segment_salt, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_FLAG_RESET, SEGMENT_HEADER_LEN,
+};
+use crate::io::{IoBackend, StageError};
+use crate::log::{read_batch, Counters, Index, IndexedSegment, LogOptions, Shared};
+use crate::recovery::Recovered;
+use crate::scan::BatchLoc;
+use crate::segment::{open_for_read_write, remove_files, segment_file_name, sync_dir, Preparer};
+use crate::seq::{Appended, Seq};
+
+pub(crate) enum Request {
+    Append {
+        entries: Vec<Bytes>,
+        /// Encoded size (entries plus their length prefixes).
+        bytes: usize,
+        reply: oneshot::Sender<Result<Appended>>,
+    },
+    TruncateAfter {
+        seq: Seq,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Trim {
+        before: Seq,
+        reply: oneshot::Sender<Result<usize>>,
+    },
+    Reset {
+        next: Seq,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+struct AppendRequest {
+    entries: Vec<Bytes>,
+    reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// The segment being written.
+struct Active {
+    path: PathBuf,
+    file: Arc<fs::File>,
+    write_offset: u64,
+    chain: u32,
+    capacity: u64,
+}
+
+impl Active {
+    fn has_batches(&self) -> bool {
+        self.write_offset > SEGMENT_HEADER_LEN as u64
+    }
+}
+
+pub(crate) struct Writer {
+    dir: PathBuf,
+    options: LogOptions,
+    shared: Arc<Shared>,
+    backend: Box<dyn IoBackend>,
+    preparer: Preparer,
+    /// `None` when the next append must start a new segment (after a torn
+    /// tail, or before the first segment exists).
+    active: Option<Active>,
+    next_seq: Seq,
+    next_segment_id: u64,
+    /// Reused encoding buffer.
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Builds the index from what recovery found and makes sure there is a
+    /// segment to append to.
+    pub fn start(
+        dir: PathBuf,
+        options: LogOptions,
+        backend: Box<dyn IoBackend>,
+        recovered: Recovered,
+    ) -> Result<(Writer, Arc<Shared>)> {
+        let mut segments = Vec::with_capacity(recovered.segments.len());
+        let mut active = None;
+        let last_id = recovered.segments.last().map(|s| s.id);
+        for segment in recovered.segments {
+            let file = Arc::new(open_for_read_write(&segment.path)?);
+            if Some(segment.id) == last_id && recovered.last_is_appendable {
+                let capacity = file
+                    .metadata()
+                    .map_err(|e| Error::io("reading metadata of", &segment.path, e))?
+                    .len()
+                    .max(options.segment_size_bytes);
+                active = Some(Active {
+                    path: segment.path.clone(),
+                    file: file.clone(),
+                    write_offset: segment.end_offset,
+                    chain: segment.chain,
+                    capacity,
+                });
+            }
+            segments.push(IndexedSegment {
+                path: segment.path,
+                file,
+                first_seq: segment.first_seq,
+                end_seq: segment.end_seq,
+                batches: segment.batches,
+            });
+        }
+        let index = Index { segments };
+        let fresh = index.segments.is_empty();
+        let next_seq = if fresh { options.first_seq } else { index.next_seq() };
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            index: RwLock::new(index),
+            poison: Mutex::new(None),
+            counters: Counters::default(),
+        });
+        let preparer = Preparer::start(
+            dir.clone(),
+            options.segment_size_bytes,
+            options.zero_fill_segments,
+            options.faults.clone(),
+        )?;
+        let mut writer = Writer {
+            dir,
+            options,
+            shared: shared.clone(),
+            backend,
+            preparer,
+            active,
+            next_seq,
+            next_segment_id: last_id.map_or(1, |id| id + 1),
+            buf: Vec::new(),
+        };
+        if writer.active.is_none() {
+            // A fresh directory, or the tail was torn: never append into a
+            // region that may hold garbage; start a clean segment.
+            let segment = writer.open_segment(next_seq, 0, &[])?;
+            writer.shared.write_index().segments.push(segment);
+        }
+        Ok((writer, shared))
+    }
+
+    pub fn spawn(self, queue_capacity: usize) -> Result<(Sender<Request>, thread::JoinHandle<()>)> {
+        let (tx, rx) = bounded(queue_capacity);
+        let dir = self.dir.clone();
+        let handle = thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || self.run(rx))
+            .map_err(|e| Error::io("spawning the writer thread for", dir, e))?;
+        Ok((tx, handle))
+    }
+
+    fn run(mut self, requests: Receiver<Request>) {
+        let mut carried: Option<Request> = None;
+        loop {
+            let request = match carried.take() {
+                Some(request) => request,
+                None => match requests.recv() {
+                    Ok(request) => request,
+                    Err(_) => break, // every Log handle is gone
+                },
+            };
+            match request {
+                Request::Append { entries, bytes, reply } => {
+                    let mut group_entries = entries.len();
+                    let mut group_bytes = bytes;
+                    let mut group = vec![AppendRequest { entries, reply }];
+                    // Take whatever else is already waiting, within bounds.
+                    loop {
+                        match requests.try_recv() {
+                            Ok(Request::Append { entries, bytes, reply }) => {
+                                if group_entries + entries.len() > self.options.max_group_entries
+                                    || group_bytes + bytes > self.options.max_group_bytes
+                                {
+                                    carried = Some(Request::Append { entries, bytes, reply });
+                                    break;
+                                }
+                                group_entries += entries.len();
+                                group_bytes += bytes;
+                                group.push(AppendRequest { entries, reply });
+                            }
+                            Ok(other) => {
+                                carried = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.commit_group(group);
+                }
+                Request::TruncateAfter { seq, reply } => {
+                    let result = self.guarded(|w| w.truncate_after(seq));
+                    let _ = reply.send(result);
+                }
+                Request::Trim { before, reply } => {
+                    let result = self.guarded(|w| w.trim(before));
+                    let _ = reply.send(result);
+                }
+                Request::Reset { next, reply } => {
+                    let result = self.guarded(|w| w.reset(next));
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        debug!(dir = %self.dir.display(), "journal writer stopped");
+    }
+
+    fn guarded<T>(&mut self, op: impl FnOnce(&mut Writer) -> Result<T>) -> Result<T> {
+        self.shared.check_poison()?;
+        op(self)
+    }
+
+    fn commit_group(&mut self, group: Vec<AppendRequest>) {
+        match self.guarded(|w| w.write_group(&group)) {
+            Ok(first) => {
+                let mut seq = first;
+                for request in group {
+                    let count = request.entries.len() as u64;
+                    let appended = Appended {
+                        first: seq,
+                        last: seq.plus(count - 1),
+                    };
+                    seq = seq.plus(count);
+                    let _ = request.reply.send(Ok(appended));
+                }
+            }
+            Err(e) => {
+                for request in group {
+                    let _ = request.reply.send(Err(duplicate(&e)));
+                }
+            }
+        }
+    }
+
+    /// Writes one group as one batch; returns the first seq it got.
+    fn write_group(&mut self, group: &[AppendRequest]) -> Result<Seq> {
+        let count: usize = group.iter().map(|r| r.entries.len()).sum();
+        let raw: usize = group.iter().flat_map(|r| &r.entries).map(|e| e.len() + 4).sum();
+        self.ensure_room(align_up(BATCH_HEADER_LEN + raw) as u64)?;
+        let first = self.next_seq;
+        let Some(active) = self.active.as_mut() else {
+            return Err(Error::InvalidArgument("no active segment after a roll".into()));
+        };
+        let seed = active.chain;
+        let chain = encode_batch(
+            &mut self.buf,
+            first,
+            group.iter().flat_map(|r| r.entries.iter().map(|e| e.as_ref())),
+            seed,
+            self.options.compression,
+        )
+        .map_err(|e| Error::InvalidArgument(format!("cannot encode append: {e}")))?;
+        let offset = active.write_offset;
+        if let Err(failure) = self.backend.write_durable(&active.file, offset, &self.buf) {
+            let path = active.path.clone();
+            return Err(self.poison(failure, &path, offset, self.buf.len()));
+        }
+        active.write_offset += self.buf.len() as u64;
+        active.chain = chain;
+        let batch = BatchLoc {
+            first_seq: first,
+            count: count as u32,
+            offset,
+            disk_len: self.buf.len() as u32,
+            seed,
+        };
+        self.next_seq = first.plus(count as u64);
+        {
+            let mut index = self.shared.write_index();
+            if let Some(segment) = index.segments.last_mut() {
+                segment.batches.push(batch);
+                segment.end_seq = self.next_seq;
+            }
+        }
+        let counters = &self.shared.counters;
+        counters.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters
+            .appends
+            .fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        counters
+            .entries
+            .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+        counters
+            .bytes_written
+            .fetch_add(self.buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(first)
+    }
+
+    /// Starts a new segment if the next batch (at most `bound` bytes) does
+    /// not fit in the active one. A segment with no batch yet takes any
+    /// batch, growing past its preallocated size if it must.
+    fn ensure_room(&mut self, bound: u64) -> Result<()> {
+        let needs_roll = match &self.active {
+            None => true,
+            Some(active) => active.has_batches() && active.write_offset + bound > active.capacity,
+        };
+        if needs_roll {
+            let segment = self.open_segment(self.next_seq, 0, &[])?;
+            self.shared.write_index().segments.push(segment);
+        }
+        Ok(())
+    }
+
+    /// Turns the spare preallocated file into segment `next_segment_id`
+    /// starting at `first_seq`, optionally holding `kept` as its first batch
+    /// (written together with the header, so they become durable together),
+    /// with a durable rename: write + fdatasync, rename, fsync directory.
+    /// Makes it the active segment; the caller updates the index.
+    fn open_segment(&mut self, first_seq: Seq, flags: u16, kept: &[Bytes]) -> Result<IndexedSegment> {
+        let prepared = self.preparer.take()?;
+        let id = self.next_segment_id;
+        let header = SegmentHeader::new(id, first_seq, flags);
+        let mut bytes = bytemuck::bytes_of(&header).to_vec();
+        let mut chain = segment_salt(id);
+        let mut batches = Vec::new();
+        if !kept.is_empty() {
+            let mut buf = Vec::new();
+            let crc = encode_batch(
+                &mut buf,
+                first_seq,
+                kept.iter().map(|e| e.as_ref()),
+                chain,
+                self.options.compression,
+            )
+            .map_err(|e| Error::InvalidArgument(format!("cannot re-encode kept entries: {e}")))?;
+            batches.push(BatchLoc {
+                first_seq,
+                count: kept.len() as u32,
+                offset: bytes.len() as u64,
+                disk_len: buf.len() as u32,
+                seed: chain,
+            });
+            chain = crc;
+            bytes.extend_from_slice(&buf);
+        }
+        if let Err(failure) = self.backend.write_durable(&prepared.file, 0, &bytes) {
+            let _ = fs::remove_file(&prepared.path);
+            return Err(self.poison(failure, &prepared.path, 0, bytes.len()));
+        }
+        let path = self.dir.join(segment_file_name(id));
+        if let Err(e) = fs::rename(&prepared.path, &path) {
+            let _ = fs::remove_file(&prepared.path);
+            return Err(Error::io("renaming a new segment into", &path, e));
+        }
+        if let Err(e) = sync_dir(self.backend.as_mut(), &self.dir) {
+            return Err(self.poison_with(format!(
+                "fsync of directory failed after creating {}: {e}",
+                path.display()
+            )));
+        }
+        self.next_segment_id += 1;
+        let file = Arc::new(prepared.file);
+        self.active = Some(Active {
+            path: path.clone(),
+            file: file.clone(),
+            write_offset: bytes.len() as u64,
+            chain,
+            capacity: self.options.segment_size_bytes.max(bytes.len() as u64),
+        });
+        debug!(segment = %path.display(), first_seq = %first_seq, "new journal segment");
+        Ok(IndexedSegment {
+            path,
+            file,
+            first_seq,
+            end_seq: first_seq.plus(kept.len() as u64),
+            batches,
+        })
+    }
+
+    fn truncate_after(&mut self, seq: Seq) -> Result<()> {
+        let cut = seq.next();
+        let (first, next) = {
+            let index = self.shared.read_index();
+            (index.first_seq(), index.next_seq())
+        };
+        if cut >= next {
+            return Ok(());
+        }
+        if cut < first {
+            return Err(Error::OutOfRange {
+                requested: seq,
+                first,
+                next,
+            });
+        }
+        // Entries of the batch that straddles the cut, below the cut, must
+        // survive: they move into the new segment's first batch.
+        let (kept_first, kept) = {
+            let index = self.shared.read_index();
+            let Some((segment, batch)) = index.locate(cut) else {
+                return Err(Error::OutOfRange {
+                    requested: seq,
+                    first,
+                    next,
+                });
+            };
+            if batch.first_seq < cut {
+                let mut entries = read_batch(&segment.file, &segment.path, &batch)?;
+                entries.truncate((cut.0 - batch.first_seq.0) as usize);
+                (batch.first_seq, entries)
+            } else {
+                (cut, Vec::new())
+            }
+        };
+        let segment = self.open_segment(kept_first, 0, &kept)?;
+        let superseded = {
+            let mut index = self.shared.write_index();
+            let mut superseded = Vec::new();
+            while let Some(last) = index.segments.last_mut() {
+                if last.first_seq >= kept_first {
+                    if let Some(gone) = index.segments.pop() {
+                        superseded.push(gone.path);
+                    }
+                } else {
+                    if last.end_seq > kept_first {
+                        last.end_seq = kept_first;
+                        last.batches.retain(|b| b.first_seq < kept_first);
+                    }
+                    break;
+                }
+            }
+            index.segments.push(segment);
+            superseded
+        };
+        self.next_seq = cut;
+        info!(after = %seq, removed_segments = superseded.len(), "journal truncated");
+        // `superseded` is newest first, the order recovery needs.
+        self.remove_or_poison(&superseded)
+    }
+
+    fn trim(&mut self, before: Seq) -> Result<usize> {
+        let removed: Vec<PathBuf> = {
+            let mut index = self.shared.write_index();
+            let keep_last = index.segments.len().saturating_sub(1);
+            let n = index.segments[..keep_last]
+                .iter()
+                .take_while(|s| s.end_seq <= before)
+                .count();
+            index.segments.drain(..n).map(|s| s.path).collect()
+        };
+        if !removed.is_empty() {
+            info!(before = %before, removed_segments = removed.len(), "journal trimmed");
+        }
+        // Oldest first: a crash part-way leaves a contiguous suffix.
+        self.remove_or_poison(&removed)?;
+        Ok(removed.len())
+    }
+
+    fn reset(&mut self, next: Seq) -> Result<()> {
+        if next == Seq(0) {
+            return Err(Error::InvalidArgument("reset needs a seq of at least 1".into()));
+        }
+        let segment = self.open_segment(next, SEGMENT_FLAG_RESET, &[])?;
+        let removed: Vec<PathBuf> = {
+            let mut index = self.shared.write_index();
+            let old = std::mem::take(&mut index.segments);
+            index.segments.push(segment);
+            old.into_iter().map(|s| s.path).collect()
+        };
+        self.next_seq = next;
+        info!(next = %next, removed_segments = removed.len(), "journal reset");
+        self.remove_or_poison(&removed)
+    }
+
+    fn remove_or_poison(&mut self, paths: &[PathBuf]) -> Result<()> {
+        match remove_files(self.backend.as_mut(), &self.dir, paths) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.poison_with(format!("removing obsolete segments failed: {e}"))),
+        }
+    }
+
+    fn poison(&self, failure: StageError, path: &std::path::Path, offset: u64, len: usize) -> Error {
+        let stage = match failure.stage {
+            crate::io::IoStage::Write => "write",
+            crate::io::IoStage::Sync => "fdatasync",
+        };
+        let cause = format!(
+            "{stage} of {len} bytes at offset {offset} of {} failed: {}",
+            path.display(),
+            failure.source
+        );
+        self.poison_with(cause);
+        // The failing group learns the real cause (a full disk reads as
+        // NoSpace); everything after it gets Poisoned.
+        Error::io(
+            if failure.stage == crate::io::IoStage::Write {
+                "writing"
+            } else {
+                "syncing"
+            },
+            path,
+            failure.source,
+        )
+    }
+
+    fn poison_with(&self, cause: String) -> Error {
+        error!(dir = %self.dir.display(), %cause, "journal poisoned: no more writes will be acknowledged");
+        if let Ok(mut poison) = self.shared.poison.lock() {
+            poison.get_or_insert_with(|| cause.clone());
+        }
+        Error::Poisoned { cause }
+    }
+}
+
+/// Gives each caller in a failed group its own copy of the error.
+fn duplicate(e: &Error) -> Error {
+    match e {
+        Error::Corruption { path, offset, reason } => Error::Corruption {
+            path: path.clone(),
+            offset: *offset,
+            reason: reason.clone(),
+        },
+        Error::TornTail { path, offset, reason } => Error::TornTail {
+            path: path.clone(),
+            offset: *offset,
+            reason: reason.clone(),
+        },
+        Error::Poisoned { cause } => Error::Poisoned { cause: cause.clone() },
+        Error::NoSpace { op, path } => Error::NoSpace { op, path: path.clone() },
+        Error::Io { op, path, source } => Error::Io {
+            op,
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Error::OutOfRange { requested, first, next } => Error::OutOfRange {
+            requested: *requested,
+            first: *first,
+            next: *next,
+        },
+        Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+        Error::Locked { path } => Error::Locked { path: path.clone() },
+        Error::Closed => Error::Closed,
+    }
+}

@@ -1,0 +1,69 @@
+//! `memoir`: the command-line entry point to every Memoir server and tool.
+
+mod inspect;
+mod journal_replica;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "memoir",
+    version,
+    about = "Memoir: a durable, Redis-compatible, memory-first database"
+)]
+struct Cli {
+    /// Log filter (also RUST_LOG), for example `info` or `memoir_journal=debug`.
+    #[arg(long, global = true, default_value = "info", env = "MEMOIR_LOG")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one journal replica over a local segment store.
+    Journal(journal_replica::Args),
+    /// Print and verify on-disk data.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspect,
+    },
+}
+
+#[derive(Subcommand)]
+enum Inspect {
+    /// Every journal segment in DIR: range, batches, and any damage with its offset.
+    Segments {
+        dir: PathBuf,
+        /// Also print every entry's seq and length.
+        #[arg(long)]
+        entries: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Journal(args) => journal_replica::run(args),
+        Command::Inspect {
+            what: Inspect::Segments { dir, entries },
+        } => inspect::segments(&dir, entries),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("memoir: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
