@@ -15,19 +15,30 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
+pub mod client;
 pub mod error;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hard_state;
+pub mod ids;
 pub mod io;
 mod log;
+pub mod node;
+mod raft_log;
+pub mod raft_storage;
 mod recovery;
 pub mod scan;
 pub mod segment;
 pub mod seq;
+pub mod server;
+pub mod state;
+pub mod wire;
 mod writer;
 
 pub use error::{Error, Result};
+pub use ids::{LeaderId, NodeId, WriterId};
 pub use io::{IoKind, IoMode};
 pub use log::{sync_directory, Entry, Log, LogOptions, LogStats, LogStatus, Pending};
 pub use recovery::RecoveryMode;

@@ -5,7 +5,7 @@ use std::fmt;
 /// The position of one entry in a log: strictly increasing, dense, starting
 /// at 1 in a fresh log. `Seq(0)` never names an entry; it is the "nothing yet"
 /// position (for example the last seq of an empty log that starts at 1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Seq(pub u64);
 
 impl Seq {

@@ -1,0 +1,586 @@
+//! The raft driver: one thread that owns the raft state machine, persists
+//! each Ready through the segment store, and applies committed commands.
+//!
+//! Group commit falls out of the loop's shape: while one Ready is being made
+//! durable (one write + one fdatasync for all its entries), new proposals and
+//! peer messages queue up in the inbox, and the next Ready carries all of
+//! them. The leader sends its entries to the followers *before* persisting
+//! them locally, so replication and the local fsync overlap.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use raft::prelude::{EntryType, Message, MessageType, Snapshot};
+use raft::{Config as RaftConfig, RawNode, StateRole};
+use tokio::sync::{oneshot, watch};
+use tracing::{error, info};
+
+use crate::checkpoint;
+use crate::error::{Error, Result};
+use crate::hard_state::HardStateFile;
+use crate::ids::{LeaderId, NodeId};
+use crate::log::Log;
+use crate::raft_storage::{decode_entry, RaftStorage, KIND_BASE};
+use crate::seq::Seq;
+use crate::state::{Command, JournalState, Outcome};
+
+/// Timing and limits of one replica's raft node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub id: NodeId,
+    pub voters: Vec<NodeId>,
+    pub tick: Duration,
+    pub election_ticks: usize,
+    pub heartbeat_ticks: usize,
+    /// Write a state checkpoint after this many applied entries.
+    pub checkpoint_every_entries: u64,
+    pub inbox_capacity: usize,
+    pub max_size_per_msg: u64,
+    pub max_inflight_msgs: usize,
+    /// The log was damaged and salvaged: until this replica has caught up
+    /// with a leader's commit index it neither votes nor campaigns, so it
+    /// cannot help elect a leader that lacks entries it once acknowledged.
+    pub repair: bool,
+}
+
+impl NodeOptions {
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> NodeOptions {
+        NodeOptions {
+            id,
+            voters,
+            tick: Duration::from_millis(100),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            checkpoint_every_entries: 50_000,
+            inbox_capacity: 64 * 1024,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            repair: false,
+        }
+    }
+}
+
+/// Why a proposal did not get an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// This replica is not the raft leader; try `leader` if known.
+    NotLeader { leader: Option<NodeId> },
+    /// Leadership changed while the proposal was in flight: it may or may
+    /// not be in the log. Retrying with the same writer sequence is safe.
+    Dropped,
+    /// The replica stopped (for example after a failed fsync).
+    Stopped { reason: String },
+}
+
+pub type ProposeReply = oneshot::Sender<std::result::Result<Outcome, ProposeError>>;
+
+pub enum Input {
+    Raft(Box<Message>),
+    Propose {
+        command: Command,
+        reply: ProposeReply,
+    },
+    /// Finish the Ready in progress and stop.
+    Stop,
+}
+
+/// Where outgoing raft messages go (the TCP peer links, or a test harness).
+pub trait Transport: Send + 'static {
+    fn send(&mut self, messages: Vec<Message>);
+}
+
+/// A replica's progress as seen by the leader.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerProgress {
+    pub id: NodeId,
+    pub matched: u64,
+    pub lag: u64,
+}
+
+/// What the network side may read without asking the raft thread.
+#[derive(Clone, Debug, Default)]
+pub struct NodeStatus {
+    pub role: String,
+    pub raft_leader: Option<NodeId>,
+    pub term: u64,
+    pub commit: u64,
+    pub last_index: u64,
+    pub peers: Vec<PeerProgress>,
+}
+
+pub struct ReplicaShared {
+    pub id: NodeId,
+    pub log: Arc<Log>,
+    pub state: Arc<RwLock<JournalState>>,
+    /// The applied index; subscriptions wait on it.
+    pub applied: watch::Sender<u64>,
+    pub status: RwLock<NodeStatus>,
+    /// Set when the raft thread stopped on an error; the replica serves no
+    /// more writes.
+    pub fatal: Mutex<Option<String>>,
+}
+
+impl ReplicaShared {
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        self.status.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn read_state(&self) -> std::sync::RwLockReadGuard<'_, JournalState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct NodeHandle {
+    pub inbox: Sender<Input>,
+    pub shared: Arc<ReplicaShared>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// Stops the raft thread (it finishes the Ready in progress).
+    pub fn stop(mut self) {
+        let _ = self.inbox.send(Input::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens the replica's raft state in `dir` (log in `dir/log`) and starts its
+/// thread.
+pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<dyn Transport>) -> Result<NodeHandle> {
+    let state = checkpoint::load(&dir)?.unwrap_or_default();
+    let applied = state.applied;
+    let repair_until = repair::load_or_begin(&dir, options.repair, &state)?;
+    let state = Arc::new(RwLock::new(state));
+    let (hs_file, hs) = HardStateFile::open(&dir)?;
+    let storage = RaftStorage::open(log.clone(), hs_file, hs, options.voters.clone(), state.clone())?;
+    let config = RaftConfig {
+        id: options.id,
+        election_tick: options.election_ticks,
+        heartbeat_tick: options.heartbeat_ticks,
+        applied,
+        max_size_per_msg: options.max_size_per_msg,
+        max_inflight_msgs: options.max_inflight_msgs,
+        check_quorum: true,
+        pre_vote: true,
+        ..RaftConfig::default()
+    };
+    config.validate().map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let logger = slog::Logger::root(crate::raft_log::TracingDrain, slog::o!("raft_id" => options.id));
+    let node = RawNode::new(&config, storage, &logger).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let (applied_tx, _) = watch::channel(applied);
+    let shared = Arc::new(ReplicaShared {
+        id: options.id,
+        log,
+        state,
+        applied: applied_tx,
+        status: RwLock::new(NodeStatus::default()),
+        fatal: Mutex::new(None),
+    });
+    let (inbox, rx) = bounded(options.inbox_capacity);
+    let mut driver = Driver {
+        dir,
+        node,
+        shared: shared.clone(),
+        transport,
+        pending: BTreeMap::new(),
+        since_checkpoint: 0,
+        options: options.clone(),
+        was_leader: false,
+        repair_until,
+    };
+    let thread = thread::Builder::new()
+        .name(format!("raft-{}", options.id))
+        .spawn(move || {
+            if let Err(e) = driver.run(rx) {
+                error!(error = %e, "journal replica stopped: raft driver failed");
+                driver.fail_all(&e.to_string());
+                if let Ok(mut fatal) = driver.shared.fatal.lock() {
+                    *fatal = Some(e.to_string());
+                }
+            }
+        })
+        .map_err(|e| Error::io("spawning the raft thread for", PathBuf::new(), e))?;
+    Ok(NodeHandle {
+        inbox,
+        shared,
+        thread: Some(thread),
+    })
+}
+
+struct Driver {
+    dir: PathBuf,
+    node: RawNode<RaftStorage>,
+    shared: Arc<ReplicaShared>,
+    transport: Box<dyn Transport>,
+    /// Proposals waiting for their entry to apply: index -> (term, reply).
+    pending: BTreeMap<u64, (u64, ProposeReply)>,
+    since_checkpoint: u64,
+    options: NodeOptions,
+    was_leader: bool,
+    /// In repair (see [`NodeOptions::repair`]): the commit index, known
+    /// before the damage, that this replica must hold again.
+    repair_until: Option<u64>,
+}
+
+/// Bound on inputs handled between two Readys, so ticks and Readys keep
+/// happening under a flood.
+const MAX_INPUTS_PER_ROUND: usize = 4096;
+
+impl Driver {
+    fn run(&mut self, inbox: Receiver<Input>) -> Result<()> {
+        let mut next_tick = Instant::now() + self.options.tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match inbox.recv_timeout(wait) {
+                Ok(input) => {
+                    let mut stop = self.handle(input);
+                    for _ in 0..MAX_INPUTS_PER_ROUND {
+                        if stop {
+                            break;
+                        }
+                        match inbox.try_recv() {
+                            Ok(input) => stop = self.handle(input),
+                            Err(_) => break,
+                        }
+                    }
+                    if stop {
+                        self.on_ready()?;
+                        self.fail_pending(ProposeError::Stopped {
+                            reason: "replica stopped".into(),
+                        });
+                        return Ok(());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            if Instant::now() >= next_tick {
+                // A repairing replica must not start elections.
+                if self.repair_until.is_none() {
+                    self.node.tick();
+                }
+                next_tick = Instant::now() + self.options.tick;
+            }
+            self.on_ready()?;
+            self.check_repair_done()?;
+            self.publish_status();
+        }
+    }
+
+    /// Returns true on `Stop`.
+    fn handle(&mut self, input: Input) -> bool {
+        match input {
+            Input::Raft(message) => {
+                let vote = matches!(
+                    message.get_msg_type(),
+                    MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                );
+                if vote && self.repair_until.is_some() {
+                    return false; // no votes while repairing
+                }
+                if let Err(e) = self.node.step(*message) {
+                    tracing::debug!(error = %e, "raft rejected a peer message");
+                }
+            }
+            Input::Propose { command, reply } => self.propose(command, reply),
+            Input::Stop => return true,
+        }
+        false
+    }
+
+    fn propose(&mut self, command: Command, reply: ProposeReply) {
+        if self.node.raft.state != StateRole::Leader {
+            let leader = Some(self.node.raft.leader_id).filter(|&l| l != 0);
+            let _ = reply.send(Err(ProposeError::NotLeader { leader }));
+            return;
+        }
+        let before = self.node.raft.raft_log.last_index();
+        match self.node.propose(Vec::new(), command.encode()) {
+            Ok(()) => {
+                let index = self.node.raft.raft_log.last_index();
+                if index == before {
+                    let _ = reply.send(Err(ProposeError::Dropped));
+                } else {
+                    self.pending.insert(index, (self.node.raft.term, reply));
+                }
+            }
+            Err(_) => {
+                let leader = Some(self.node.raft.leader_id).filter(|&l| l != 0);
+                let _ = reply.send(Err(ProposeError::NotLeader { leader }));
+            }
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<()> {
+        if !self.node.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.node.ready();
+        if let Some(ss) = ready.ss() {
+            let is_leader = ss.raft_state == StateRole::Leader;
+            if self.was_leader && !is_leader {
+                info!(
+                    leader = ss.leader_id,
+                    "lost raft leadership; in-flight proposals are dropped"
+                );
+                self.fail_pending(ProposeError::Dropped);
+            }
+            if is_leader && !self.was_leader {
+                info!(term = self.node.raft.term, "became raft leader");
+            }
+            self.was_leader = is_leader;
+        }
+        if !ready.messages().is_empty() {
+            self.transport.send(ready.take_messages());
+        }
+        if !ready.snapshot().is_empty() {
+            self.install_snapshot(ready.snapshot().clone())?;
+        }
+        let committed = ready.take_committed_entries();
+        self.apply(committed)?;
+        if !ready.entries().is_empty() {
+            let entries = ready.take_entries();
+            self.node.mut_store().append(&entries)?;
+        }
+        if let Some(hs) = ready.hs() {
+            self.node.mut_store().set_hard_state(hs)?;
+        }
+        if !ready.persisted_messages().is_empty() {
+            self.transport.send(ready.take_persisted_messages());
+        }
+        let mut light = self.node.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.node.mut_store().set_commit(commit);
+        }
+        self.transport.send(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply(committed)?;
+        self.node.advance_apply();
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        let meta = snapshot.get_metadata();
+        let state = JournalState::decode(&snapshot.data)
+            .map_err(|e| Error::InvalidArgument(format!("undecodable journal snapshot: {e}")))?;
+        if state.applied != meta.index {
+            return Err(Error::InvalidArgument(format!(
+                "journal snapshot at index {} holds state applied to {}",
+                meta.index, state.applied
+            )));
+        }
+        info!(
+            index = meta.index,
+            term = meta.term,
+            "installing a journal snapshot from the leader"
+        );
+        // Checkpoint first: a crash before the log reset restarts the log
+        // at the checkpoint (RaftStorage::open).
+        checkpoint::save(&self.dir, &state)?;
+        if let Ok(mut shared) = self.shared.state.write() {
+            *shared = state;
+        }
+        self.node.mut_store().apply_snapshot(&snapshot)?;
+        self.since_checkpoint = 0;
+        let _ = self.shared.applied.send_replace(meta.index);
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<raft::prelude::Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut trims = Vec::new();
+        let mut last = 0;
+        {
+            let mut state = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
+            for entry in entries {
+                last = entry.index;
+                if entry.index <= state.applied {
+                    continue; // already in the checkpoint
+                }
+                let outcome = if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+                    state.apply_noop(entry.index, entry.term);
+                    None
+                } else {
+                    match Command::decode(&entry.data) {
+                        Ok(command) => Some(state.apply(entry.index, entry.term, &command)),
+                        Err(e) => {
+                            // Committed bytes that do not decode would make
+                            // replicas diverge if skipped differently: stop.
+                            return Err(Error::Corruption {
+                                path: self.dir.clone(),
+                                offset: 0,
+                                reason: format!("committed raft entry {} does not decode: {e}", entry.index),
+                            });
+                        }
+                    }
+                };
+                if let Some(Outcome::Trimmed { before }) = &outcome {
+                    trims.push(*before);
+                }
+                if let Some((term, reply)) = self.pending.remove(&entry.index) {
+                    let result = match outcome {
+                        Some(outcome) if term == entry.term => Ok(outcome),
+                        _ => Err(ProposeError::Dropped),
+                    };
+                    let _ = reply.send(result);
+                }
+                self.since_checkpoint += 1;
+            }
+        }
+        // Anything pending at or below the last applied index lost its place.
+        while let Some((&index, _)) = self.pending.first_key_value() {
+            if index > last {
+                break;
+            }
+            if let Some((_, (_, reply))) = self.pending.pop_first() {
+                let _ = reply.send(Err(ProposeError::Dropped));
+            }
+        }
+        if !trims.is_empty() || self.since_checkpoint >= self.options.checkpoint_every_entries {
+            let snapshot = self.shared.read_state().clone();
+            checkpoint::save(&self.dir, &snapshot)?;
+            self.since_checkpoint = 0;
+        }
+        if let Some(&before) = trims.iter().max() {
+            self.node.mut_store().compact(before)?;
+        }
+        let _ = self.shared.applied.send_replace(last);
+        Ok(())
+    }
+
+    /// Leaves repair once a leader has told us its commit index and our
+    /// durable log reaches it (and the mark recorded before the damage).
+    fn check_repair_done(&mut self) -> Result<()> {
+        let Some(mark) = self.repair_until else {
+            return Ok(());
+        };
+        let raft = &self.node.raft;
+        let committed = raft.raft_log.committed;
+        let durable = self.node.store().last_index_value();
+        if raft.leader_id != 0 && committed >= mark && durable >= committed {
+            info!(committed, "journal replica repaired from its peers; voting again");
+            repair::finish(&self.dir)?;
+            self.repair_until = None;
+        }
+        Ok(())
+    }
+
+    fn fail_pending(&mut self, error: ProposeError) {
+        for (_, (_, reply)) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(error.clone()));
+        }
+    }
+
+    fn fail_all(&mut self, reason: &str) {
+        self.fail_pending(ProposeError::Stopped {
+            reason: reason.to_string(),
+        });
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.node.raft;
+        let last_index = raft.raft_log.last_index();
+        let peers = if raft.state == StateRole::Leader {
+            let mut peers: Vec<PeerProgress> = raft
+                .prs()
+                .iter()
+                .map(|(&id, progress)| PeerProgress {
+                    id,
+                    matched: progress.matched,
+                    lag: last_index.saturating_sub(progress.matched),
+                })
+                .collect();
+            peers.sort_by_key(|p| p.id);
+            peers
+        } else {
+            Vec::new()
+        };
+        let status = NodeStatus {
+            role: format!("{:?}", raft.state).to_lowercase(),
+            raft_leader: Some(raft.leader_id).filter(|&l| l != 0),
+            term: raft.term,
+            commit: raft.raft_log.committed,
+            last_index,
+            peers,
+        };
+        if let Ok(mut shared) = self.shared.status.write() {
+            *shared = status;
+        }
+    }
+}
+
+/// The durable marker of a replica in repair (`repair` file: the commit
+/// index to reach, as decimal text).
+mod repair {
+    use std::path::Path;
+
+    use crate::error::{Error, Result};
+    use crate::state::JournalState;
+
+    const FILE_NAME: &str = "repair";
+
+    pub fn load_or_begin(dir: &Path, begin: bool, state: &JournalState) -> Result<Option<u64>> {
+        let path = dir.join(FILE_NAME);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let mark = text.trim().parse::<u64>().map_err(|e| Error::Corruption {
+                path: path.clone(),
+                offset: 0,
+                reason: format!("repair mark: {e}"),
+            })?;
+            return Ok(Some(mark));
+        }
+        if !begin {
+            return Ok(None);
+        }
+        let persisted_commit = crate::hard_state::HardStateFile::open(dir)?.1.map_or(0, |h| h.commit);
+        let mark = persisted_commit.max(state.applied);
+        let tmp = dir.join("repair.tmp");
+        std::fs::write(&tmp, mark.to_string()).map_err(|e| Error::io("writing", &tmp, e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("syncing", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
+        crate::log::sync_directory(dir)?;
+        Ok(Some(mark))
+    }
+
+    pub fn finish(dir: &Path) -> Result<()> {
+        let path = dir.join(FILE_NAME);
+        std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+        crate::log::sync_directory(dir)
+    }
+}
+
+/// Is this stored log entry an accepted client append? Returns its payload.
+pub fn accepted_payload(state: &JournalState, seq: Seq, stored: &bytes::Bytes) -> Option<bytes::Bytes> {
+    let entry = decode_entry(stored).ok()?;
+    if entry.kind == KIND_BASE || entry.data.is_empty() {
+        return None;
+    }
+    match Command::decode(&entry.data) {
+        Ok(Command::Append { payload, .. }) if state.is_accepted_append(seq.0) => Some(payload),
+        _ => None,
+    }
+}
+
+/// Messages whose loss a peer link may report as unreachable.
+pub fn is_append(message: &Message) -> bool {
+    message.get_msg_type() == MessageType::MsgAppend
+}
+
+/// The leader register, for status reports.
+pub fn leader_of(state: &JournalState) -> LeaderId {
+    state.leader
+}

@@ -1,0 +1,399 @@
+//! raft-rs's `Storage`, backed by the segment store.
+//!
+//! Raft index = log `Seq`. Each raft entry is stored as one log entry:
+//! `term: u64 LE | kind: u8 | data` (see docs/format.md, "Raft entries").
+//! The first entry of a log that does not start at 1 is the *base*: raft
+//! treats it as compacted and knows only its term, which it needs to match
+//! the entry that follows. After a snapshot install the base is a marker
+//! entry (kind `BASE`) that carries only the snapshot's term.
+
+use std::sync::{Arc, RwLock};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use raft::prelude::{ConfState, Entry, EntryType, HardState as RaftHardState, Snapshot};
+use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+
+use crate::error::{Error, Result};
+use crate::hard_state::{HardState, HardStateFile};
+use crate::log::Log;
+use crate::seq::Seq;
+use crate::state::JournalState;
+
+pub const ENTRY_HEADER_LEN: usize = 9;
+const KIND_NORMAL: u8 = 0;
+const KIND_CONF_CHANGE: u8 = 1;
+const KIND_CONF_CHANGE_V2: u8 = 2;
+/// Placeholder at the base of a log restarted from a snapshot.
+pub const KIND_BASE: u8 = 255;
+
+pub fn encode_entry(term: u64, kind: u8, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(ENTRY_HEADER_LEN + data.len());
+    out.put_u64_le(term);
+    out.put_u8(kind);
+    out.put_slice(data);
+    out.freeze()
+}
+
+fn encode_raft_entry(entry: &Entry) -> Bytes {
+    let kind = match entry.get_entry_type() {
+        EntryType::EntryNormal => KIND_NORMAL,
+        EntryType::EntryConfChange => KIND_CONF_CHANGE,
+        EntryType::EntryConfChangeV2 => KIND_CONF_CHANGE_V2,
+    };
+    encode_entry(entry.term, kind, &entry.data)
+}
+
+/// A stored entry's header fields and data.
+pub struct StoredEntry {
+    pub term: u64,
+    pub kind: u8,
+    pub data: Bytes,
+}
+
+pub fn decode_entry(bytes: &Bytes) -> std::result::Result<StoredEntry, String> {
+    if bytes.len() < ENTRY_HEADER_LEN {
+        return Err(format!(
+            "raft entry of {} bytes is shorter than its header",
+            bytes.len()
+        ));
+    }
+    let mut term = [0u8; 8];
+    term.copy_from_slice(&bytes[..8]);
+    Ok(StoredEntry {
+        term: u64::from_le_bytes(term),
+        kind: bytes[8],
+        data: bytes.slice(ENTRY_HEADER_LEN..),
+    })
+}
+
+fn to_raft_entry(index: u64, stored: StoredEntry) -> Entry {
+    let mut entry = Entry {
+        index,
+        term: stored.term,
+        data: stored.data,
+        ..Entry::default()
+    };
+    entry.set_entry_type(match stored.kind {
+        KIND_CONF_CHANGE => EntryType::EntryConfChange,
+        KIND_CONF_CHANGE_V2 => EntryType::EntryConfChangeV2,
+        _ => EntryType::EntryNormal,
+    });
+    entry
+}
+
+fn store_error(e: impl std::fmt::Display) -> raft::Error {
+    raft::Error::Store(StorageError::Other(Box::new(std::io::Error::other(e.to_string()))))
+}
+
+/// Terms of a range of indexes, as runs: `(first index, term)`, ascending.
+#[derive(Debug, Default)]
+struct TermRuns(Vec<(u64, u64)>);
+
+impl TermRuns {
+    fn push(&mut self, index: u64, term: u64) {
+        if self.0.last().is_none_or(|&(_, t)| t != term) {
+            self.0.push((index, term));
+        }
+    }
+
+    fn term(&self, index: u64) -> Option<u64> {
+        let i = self.0.partition_point(|&(start, _)| start <= index);
+        i.checked_sub(1).map(|i| self.0[i].1)
+    }
+
+    /// Forgets every index from `index` on.
+    fn truncate_from(&mut self, index: u64) {
+        let keep = self.0.partition_point(|&(start, _)| start < index);
+        self.0.truncate(keep);
+    }
+}
+
+pub struct RaftStorage {
+    log: Arc<Log>,
+    hard_state: RaftHardState,
+    hard_state_file: HardStateFile,
+    persisted: HardState,
+    conf_state: ConfState,
+    /// (index, term) of the entry before raft's first index.
+    base: (u64, u64),
+    last: u64,
+    terms: TermRuns,
+    state: Arc<RwLock<JournalState>>,
+}
+
+impl RaftStorage {
+    /// Builds the storage over an opened log. `checkpoint` is the state the
+    /// state machine starts from; a log that ends before it (a crash between
+    /// a snapshot install's checkpoint and its log reset, or a log moved
+    /// aside after corruption) is restarted at the checkpoint.
+    pub fn open(
+        log: Arc<Log>,
+        hard_state_file: HardStateFile,
+        persisted: Option<HardState>,
+        voters: Vec<u64>,
+        state: Arc<RwLock<JournalState>>,
+    ) -> Result<RaftStorage> {
+        let (applied, applied_term) = {
+            let s = state.read().unwrap_or_else(|e| e.into_inner());
+            (s.applied, s.applied_term)
+        };
+        if applied > 0 && log.next_seq().0 <= applied {
+            tracing::warn!(
+                log_next = %log.next_seq(),
+                applied,
+                "journal log ends before the state checkpoint; restarting it at the checkpoint"
+            );
+            log.reset(Seq(applied)).wait()?;
+            log.append_one(encode_entry(applied_term, KIND_BASE, &[])).wait()?;
+        }
+        let mut terms = TermRuns::default();
+        let first = log.first_seq();
+        let mut base = (0, 0);
+        let mut last = first.0.saturating_sub(1);
+        let mut from = first;
+        loop {
+            let chunk = log.read(from, 8 << 20)?;
+            let Some(tail) = chunk.last() else { break };
+            from = tail.seq.next();
+            for entry in chunk {
+                let stored = decode_entry(&entry.data).map_err(|reason| Error::Corruption {
+                    path: log.dir().to_path_buf(),
+                    offset: 0,
+                    reason: format!("raft entry {}: {reason}", entry.seq),
+                })?;
+                if entry.seq == first && (first.0 > 1 || stored.kind == KIND_BASE) {
+                    base = (first.0, stored.term);
+                }
+                terms.push(entry.seq.0, stored.term);
+                last = entry.seq.0;
+            }
+        }
+        if last < first.0 && first.0 > 1 {
+            return Err(Error::InvalidArgument(format!(
+                "journal log is empty at seq {first} and no checkpoint covers it"
+            )));
+        }
+        let persisted = persisted.unwrap_or(HardState {
+            term: 1,
+            vote: 0,
+            commit: 0,
+        });
+        let hard_state = RaftHardState {
+            term: persisted.term,
+            vote: persisted.vote,
+            // Commit is persisted lazily; everything the checkpoint applied
+            // was committed, and nothing past the log's end can be.
+            commit: persisted.commit.max(applied).min(last),
+            ..RaftHardState::default()
+        };
+        let conf_state = ConfState {
+            voters,
+            ..ConfState::default()
+        };
+        Ok(RaftStorage {
+            log,
+            hard_state,
+            hard_state_file,
+            persisted,
+            conf_state,
+            base,
+            last,
+            terms,
+            state,
+        })
+    }
+
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// Persists entries from a Ready (overwriting a conflicting suffix).
+    /// Durable when it returns.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let first_index = first.index;
+        if first_index <= self.base.0 {
+            return Err(Error::InvalidArgument(format!(
+                "raft asked to overwrite compacted index {first_index} (base {})",
+                self.base.0
+            )));
+        }
+        if first_index > self.last + 1 {
+            return Err(Error::InvalidArgument(format!(
+                "raft entries start at {first_index}, past the log's end {}",
+                self.last
+            )));
+        }
+        if first_index <= self.last {
+            self.log.truncate_after(Seq(first_index - 1)).wait()?;
+            self.terms.truncate_from(first_index);
+        }
+        let encoded: Vec<Bytes> = entries.iter().map(encode_raft_entry).collect();
+        let appended = self.log.append(encoded).wait()?;
+        if appended.first != Seq(first_index) {
+            return Err(Error::InvalidArgument(format!(
+                "log gave seq {} to raft index {first_index}",
+                appended.first
+            )));
+        }
+        for entry in entries {
+            self.terms.push(entry.index, entry.term);
+        }
+        self.last = appended.last.0;
+        Ok(())
+    }
+
+    /// Takes a new hard state; makes it durable now if the term or vote
+    /// changed (a vote must be on disk before it is sent). The commit index
+    /// alone is kept in memory and saved with the next change.
+    pub fn set_hard_state(&mut self, hs: &RaftHardState) -> Result<()> {
+        self.hard_state = hs.clone();
+        if hs.term != self.persisted.term || hs.vote != self.persisted.vote {
+            let state = HardState {
+                term: hs.term,
+                vote: hs.vote,
+                commit: hs.commit,
+            };
+            self.hard_state_file.save(state)?;
+            self.persisted = state;
+        }
+        Ok(())
+    }
+
+    pub fn set_commit(&mut self, commit: u64) {
+        self.hard_state.commit = commit;
+    }
+
+    /// Installs a snapshot: the log restarts at its index with a base marker.
+    /// The caller has already made the snapshot's state the checkpoint.
+    pub fn apply_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
+        let meta = snapshot.get_metadata();
+        self.log.reset(Seq(meta.index)).wait()?;
+        self.log.append_one(encode_entry(meta.term, KIND_BASE, &[])).wait()?;
+        self.base = (meta.index, meta.term);
+        self.last = meta.index;
+        self.terms = TermRuns::default();
+        self.terms.push(meta.index, meta.term);
+        let mut hs = self.hard_state.clone();
+        hs.term = hs.term.max(meta.term);
+        hs.commit = meta.index;
+        self.set_hard_state(&hs)?;
+        if meta.has_conf_state() {
+            self.conf_state = meta.get_conf_state().clone();
+        }
+        Ok(())
+    }
+
+    /// Deletes whole segments below `before`; raft's first index moves past
+    /// the first entry that remains.
+    pub fn compact(&mut self, before: Seq) -> Result<()> {
+        self.log.trim(before).wait()?;
+        let first = self.log.first_seq().0;
+        if first > self.base.0 && first > 1 {
+            if let Some(term) = self.terms.term(first) {
+                self.base = (first, term);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn first_index_value(&self) -> u64 {
+        self.base.0 + 1
+    }
+
+    pub fn last_index_value(&self) -> u64 {
+        self.last
+    }
+}
+
+impl Storage for RaftStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        Ok(RaftState {
+            hard_state: self.hard_state.clone(),
+            conf_state: self.conf_state.clone(),
+        })
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        if low <= self.base.0 {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > self.last + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let max_size = max_size.into().unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        let mut next = low;
+        while next < high {
+            let chunk = self
+                .log
+                .read(Seq(next), max_size.min(16 << 20) as usize)
+                .map_err(store_error)?;
+            if chunk.is_empty() {
+                return Err(raft::Error::Store(StorageError::Unavailable));
+            }
+            for stored in chunk {
+                if stored.seq.0 >= high {
+                    return Ok(out);
+                }
+                let entry_size = stored.data.len() as u64;
+                if !out.is_empty() && size + entry_size > max_size {
+                    return Ok(out);
+                }
+                size += entry_size;
+                let decoded = decode_entry(&stored.data).map_err(store_error)?;
+                out.push(to_raft_entry(stored.seq.0, decoded));
+                next = stored.seq.0 + 1;
+            }
+        }
+        Ok(out)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        if idx == self.base.0 {
+            return Ok(self.base.1);
+        }
+        if idx < self.base.0 {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > self.last {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        self.terms
+            .term(idx)
+            .ok_or(raft::Error::Store(StorageError::Unavailable))
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.first_index_value())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.last)
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if state.applied < request_index || state.applied < self.base.0 {
+            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+        }
+        let mut snapshot = Snapshot {
+            data: Bytes::from(state.encode()),
+            ..Snapshot::default()
+        };
+        let meta = snapshot.mut_metadata();
+        meta.index = state.applied;
+        meta.term = state.applied_term;
+        meta.set_conf_state(self.conf_state.clone());
+        Ok(snapshot)
+    }
+}

@@ -1,0 +1,583 @@
+//! A journal replica as a network service: raft peer links and client
+//! sessions over TCP, around the raft driver (`node.rs`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use protobuf::Message as _;
+use raft::prelude::Message;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::error::{Error, Result};
+use crate::ids::NodeId;
+use crate::log::{Log, LogOptions};
+use crate::node::{self, accepted_payload, Input, NodeHandle, NodeOptions, ProposeError, ReplicaShared, Transport};
+use crate::recovery::RecoveryMode;
+use crate::seq::Seq;
+use crate::state::{Command, Outcome};
+use crate::wire::{
+    decode_body, encode_body, encode_frame, write_frame, ErrorKind, FrameKind, FrameReader, Hello, HelloReply, Request,
+    RequestBody, Response, ResponseBody, Role, StatusReport, WireError, PROTOCOL_MAGIC, PROTOCOL_VERSION,
+};
+
+/// Everything one replica needs to run.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    /// Address of every replica, this one included, as this replica dials
+    /// them (a test may put a proxy in between).
+    pub peers: BTreeMap<NodeId, String>,
+    pub data_dir: PathBuf,
+    pub log: LogOptions,
+    pub node: NodeOptions,
+    /// Bound on raft messages queued for one peer; beyond it messages are
+    /// dropped (raft retransmits).
+    pub peer_queue: usize,
+}
+
+impl ReplicaConfig {
+    pub fn new(id: NodeId, listen: SocketAddr, peers: BTreeMap<NodeId, String>, data_dir: PathBuf) -> Self {
+        let voters = peers.keys().copied().collect();
+        ReplicaConfig {
+            id,
+            listen,
+            peers,
+            data_dir,
+            log: LogOptions::default(),
+            node: NodeOptions::new(id, voters),
+            peer_queue: 4096,
+        }
+    }
+}
+
+/// A running replica.
+pub struct Replica {
+    node: Option<NodeHandle>,
+    pub shared: Arc<ReplicaShared>,
+    pub local_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Replica {
+    /// Opens the replica's data and starts serving; must be called inside a
+    /// multi-threaded tokio runtime.
+    pub async fn start(config: ReplicaConfig) -> Result<Replica> {
+        if !config.peers.contains_key(&config.id) {
+            return Err(Error::InvalidArgument(format!(
+                "replica {} is not in its own peer list",
+                config.id
+            )));
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io("creating", &config.data_dir, e))?;
+        let log_dir = config.data_dir.join("log");
+        let (log, repairing) = match Log::open(&log_dir, config.log.clone()) {
+            Ok(log) => (log, false),
+            Err(e) if e.is_corruption() && config.log.recovery != RecoveryMode::Strict => {
+                // Do not serve or propagate bad data: keep the valid prefix
+                // and let raft refill the rest from the peers.
+                warn!(error = %e, "journal log is damaged; repairing from peers");
+                let salvage = LogOptions {
+                    recovery: RecoveryMode::TruncateAtFirstBadBatch,
+                    ..config.log.clone()
+                };
+                (Log::open(&log_dir, salvage)?, true)
+            }
+            Err(e) => return Err(e),
+        };
+        let log = Arc::new(log);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io("listening on", PathBuf::from(config.listen.to_string()), e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the address of", PathBuf::from(config.listen.to_string()), e))?;
+
+        let mut tasks = Vec::new();
+        let mut peer_queues = BTreeMap::new();
+        for (&peer, addr) in &config.peers {
+            if peer == config.id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel::<Message>(config.peer_queue);
+            peer_queues.insert(peer, tx);
+            tasks.push(tokio::spawn(peer_sender(config.id, peer, addr.clone(), rx)));
+        }
+        let transport = Box::new(PeerTransport { queues: peer_queues });
+        let mut node_options = config.node.clone();
+        node_options.repair = repairing;
+        let node = node::start(config.data_dir.clone(), log, node_options, transport)?;
+        let shared = node.shared.clone();
+        let ctx = Arc::new(SessionContext {
+            shared: shared.clone(),
+            inbox: node.inbox.clone(),
+            peers: config.peers.clone(),
+        });
+        tasks.push(tokio::spawn(accept_loop(listener, ctx)));
+        info!(id = config.id, listen = %local_addr, "journal replica serving");
+        Ok(Replica {
+            node: Some(node),
+            shared,
+            local_addr,
+            tasks,
+        })
+    }
+
+    /// Stops the network tasks and the raft thread.
+    pub fn stop(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        if let Some(node) = self.node.take() {
+            node.stop();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+struct PeerTransport {
+    queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
+}
+
+impl Transport for PeerTransport {
+    fn send(&mut self, messages: Vec<Message>) {
+        for message in messages {
+            if let Some(queue) = self.queues.get(&message.to) {
+                // A full queue means the peer is slow or gone: drop, raft
+                // retransmits what matters.
+                let _ = queue.try_send(message);
+            }
+        }
+    }
+}
+
+/// Dials `peer` and streams raft messages to it, reconnecting with backoff.
+async fn peer_sender(me: NodeId, peer: NodeId, addr: String, mut queue: mpsc::Receiver<Message>) {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        match connect_peer(me, &addr).await {
+            Ok(mut stream) => {
+                backoff = Duration::from_millis(20);
+                debug!(peer, %addr, "peer link up");
+                let mut out = BytesMut::new();
+                loop {
+                    let Some(first) = queue.recv().await else { return };
+                    out.clear();
+                    push_raft_frame(&first, &mut out);
+                    while out.len() < 1 << 20 {
+                        match queue.try_recv() {
+                            Ok(next) => push_raft_frame(&next, &mut out),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = stream.write_all(&out).await {
+                        debug!(peer, error = %e, "peer link down");
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                debug!(peer, %addr, error = %e, "cannot reach peer");
+                // Messages queued while the peer is unreachable are stale.
+                while queue.try_recv().is_ok() {}
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn push_raft_frame(message: &Message, out: &mut BytesMut) {
+    match message.write_to_bytes() {
+        Ok(bytes) => encode_frame(FrameKind::Raft, &bytes, out),
+        Err(e) => warn!(error = %e, "cannot encode a raft message"),
+    }
+}
+
+async fn connect_peer(me: NodeId, addr: &str) -> std::result::Result<TcpStream, WireError> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+        .await
+        .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
+    stream.set_nodelay(true)?;
+    handshake(&mut stream, Role::Peer { from: me }).await?;
+    Ok(stream)
+}
+
+/// The client side of the handshake.
+pub async fn handshake(stream: &mut TcpStream, role: Role) -> std::result::Result<NodeId, WireError> {
+    let hello = Hello {
+        magic: PROTOCOL_MAGIC,
+        version: PROTOCOL_VERSION,
+        role,
+    };
+    write_frame(stream, FrameKind::Hello, &encode_body(&hello)).await?;
+    let mut reader = FrameReader::new(&mut *stream);
+    let frame = tokio::time::timeout(Duration::from_secs(5), reader.next())
+        .await
+        .map_err(|_| WireError::Handshake("no handshake reply".into()))??;
+    if frame.kind != FrameKind::HelloReply {
+        return Err(WireError::Unexpected(frame.kind));
+    }
+    match decode_body::<HelloReply>("handshake reply", &frame.body)? {
+        HelloReply::Welcome { version, node } if version == PROTOCOL_VERSION => Ok(node),
+        HelloReply::Welcome { version, .. } => Err(WireError::Handshake(format!("server speaks version {version}"))),
+        HelloReply::Refused { reason } => Err(WireError::Handshake(reason)),
+    }
+}
+
+struct SessionContext {
+    shared: Arc<ReplicaShared>,
+    inbox: crossbeam_channel::Sender<Input>,
+    peers: BTreeMap<NodeId, String>,
+}
+
+/// Accepts connections. Each connection's task lives in this task's
+/// `JoinSet`, so stopping the replica (aborting this task) ends them all.
+async fn accept_loop(listener: TcpListener, ctx: Arc<SessionContext>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let ctx = ctx.clone();
+                connections.spawn(async move {
+                    if let Err(e) = serve_connection(stream, ctx).await {
+                        match e {
+                            WireError::Closed => {}
+                            other => debug!(%remote, error = %other, "connection closed"),
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, ctx: Arc<SessionContext>) -> std::result::Result<(), WireError> {
+    stream.set_nodelay(true)?;
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = FrameReader::new(read_half);
+    let frame = tokio::time::timeout(Duration::from_secs(10), reader.next())
+        .await
+        .map_err(|_| WireError::Handshake("no hello".into()))??;
+    if frame.kind != FrameKind::Hello {
+        return Err(WireError::Unexpected(frame.kind));
+    }
+    let hello: Hello = decode_body("hello", &frame.body)?;
+    if hello.magic != PROTOCOL_MAGIC || hello.version != PROTOCOL_VERSION {
+        let reply = HelloReply::Refused {
+            reason: format!("this replica speaks protocol version {PROTOCOL_VERSION}"),
+        };
+        write_frame(&mut write_half, FrameKind::HelloReply, &encode_body(&reply)).await?;
+        return Err(WireError::Handshake(format!("peer sent version {}", hello.version)));
+    }
+    let welcome = HelloReply::Welcome {
+        version: PROTOCOL_VERSION,
+        node: ctx.shared.id,
+    };
+    write_frame(&mut write_half, FrameKind::HelloReply, &encode_body(&welcome)).await?;
+    match hello.role {
+        Role::Peer { from } => {
+            drop(write_half);
+            serve_peer(from, reader, ctx).await
+        }
+        Role::Client => serve_client(reader, write_half, ctx).await,
+    }
+}
+
+async fn serve_peer(
+    from: NodeId,
+    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    ctx: Arc<SessionContext>,
+) -> std::result::Result<(), WireError> {
+    loop {
+        let frame = reader.next().await?;
+        if frame.kind != FrameKind::Raft {
+            return Err(WireError::Unexpected(frame.kind));
+        }
+        let message = Message::parse_from_bytes(&frame.body).map_err(|e| WireError::Body {
+            what: "raft message",
+            reason: e.to_string(),
+        })?;
+        if message.from != from {
+            return Err(WireError::Body {
+                what: "raft message",
+                reason: format!("claims to be from {} on a link from {from}", message.from),
+            });
+        }
+        send_input(&ctx.inbox, Input::Raft(Box::new(message)))?;
+    }
+}
+
+/// Hands an input to the raft thread, in order. The inbox is bounded: when
+/// it is full this waits (off the async worker), which slows the sender.
+fn send_input(inbox: &crossbeam_channel::Sender<Input>, input: Input) -> std::result::Result<(), WireError> {
+    match inbox.try_send(input) {
+        Ok(()) => Ok(()),
+        Err(crossbeam_channel::TrySendError::Full(input)) => tokio::task::block_in_place(|| inbox.send(input))
+            .map_err(|_| WireError::Io(std::io::Error::other("replica stopped"))),
+        Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+            Err(WireError::Io(std::io::Error::other("replica stopped")))
+        }
+    }
+}
+
+async fn serve_client(
+    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    ctx: Arc<SessionContext>,
+) -> std::result::Result<(), WireError> {
+    let (responses, mut outgoing) = mpsc::channel::<Response>(4096);
+    let write_task = tokio::spawn(async move {
+        let mut out = BytesMut::new();
+        while let Some(first) = outgoing.recv().await {
+            out.clear();
+            encode_frame(FrameKind::Response, &encode_body(&first), &mut out);
+            while out.len() < 1 << 20 {
+                match outgoing.try_recv() {
+                    Ok(next) => encode_frame(FrameKind::Response, &encode_body(&next), &mut out),
+                    Err(_) => break,
+                }
+            }
+            if writer.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    });
+    let result = client_requests(&mut reader, &responses, &ctx).await;
+    drop(responses);
+    let _ = write_task.await;
+    result
+}
+
+/// Reads a client's requests in order. Tasks it starts (waiting for a
+/// proposal's outcome, streaming a subscription) live in `tasks` and end
+/// with the connection.
+async fn client_requests(
+    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    responses: &mpsc::Sender<Response>,
+    ctx: &Arc<SessionContext>,
+) -> std::result::Result<(), WireError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let frame = tokio::select! {
+            frame = reader.next() => frame?,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        if frame.kind != FrameKind::Request {
+            return Err(WireError::Unexpected(frame.kind));
+        }
+        let request: Request = decode_body("request", &frame.body)?;
+        let id = request.id;
+        let command = match request.body {
+            RequestBody::Append {
+                writer,
+                writer_seq,
+                leader,
+                payload,
+            } => Command::Append {
+                writer,
+                writer_seq,
+                leader,
+                payload,
+            },
+            RequestBody::SetLeader { new, expected } => Command::SetLeader { new, expected },
+            RequestBody::Trim { before } => Command::Trim { before },
+            RequestBody::Read { from, max_bytes } => {
+                let body = read_committed(&ctx.shared, from, max_bytes as usize);
+                send(responses, id, body).await?;
+                continue;
+            }
+            RequestBody::Subscribe { from } => {
+                tasks.spawn(subscription(ctx.shared.clone(), id, from, responses.clone()));
+                continue;
+            }
+            RequestBody::Status => {
+                let body = ResponseBody::Status(Box::new(status_report(&ctx.shared)));
+                send(responses, id, body).await?;
+                continue;
+            }
+        };
+        if let Some(reason) = ctx.shared.fatal() {
+            let body = ResponseBody::Error {
+                kind: ErrorKind::Unavailable,
+                message: reason,
+            };
+            send(responses, id, body).await?;
+            continue;
+        }
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        send_input(&ctx.inbox, Input::Propose { command, reply })?;
+        let responses = responses.clone();
+        let peers = ctx.peers.clone();
+        tasks.spawn(async move {
+            let body = match outcome.await {
+                Ok(Ok(outcome)) => outcome_body(outcome),
+                Ok(Err(ProposeError::NotLeader { leader })) => ResponseBody::NotLeader {
+                    leader: leader.and_then(|l| peers.get(&l).map(|addr| (l, addr.clone()))),
+                },
+                Ok(Err(ProposeError::Dropped)) => ResponseBody::Error {
+                    kind: ErrorKind::Retry,
+                    message: "leadership changed while the request was in flight".into(),
+                },
+                Ok(Err(ProposeError::Stopped { reason })) => ResponseBody::Error {
+                    kind: ErrorKind::Unavailable,
+                    message: reason,
+                },
+                Err(_) => ResponseBody::Error {
+                    kind: ErrorKind::Unavailable,
+                    message: "replica stopped".into(),
+                },
+            };
+            let _ = responses.send(Response { id, body }).await;
+        });
+    }
+}
+
+async fn send(responses: &mpsc::Sender<Response>, id: u64, body: ResponseBody) -> std::result::Result<(), WireError> {
+    responses
+        .send(Response { id, body })
+        .await
+        .map_err(|_| WireError::Closed)
+}
+
+fn outcome_body(outcome: Outcome) -> ResponseBody {
+    match outcome {
+        Outcome::Appended { seq } => ResponseBody::Appended { seq },
+        Outcome::Fenced { current } => ResponseBody::Fenced { current },
+        Outcome::LeaderSet => ResponseBody::LeaderSet,
+        Outcome::Conflict { current } => ResponseBody::Conflict { current },
+        Outcome::Trimmed { before } => ResponseBody::Trimmed { before },
+        Outcome::Indeterminate => ResponseBody::Error {
+            kind: ErrorKind::Indeterminate,
+            message: "retry older than the deduplication window".into(),
+        },
+    }
+}
+
+/// Accepted appends from `from` on, committed and applied on this replica.
+pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> ResponseBody {
+    let applied = *shared.applied.borrow();
+    let state = shared.read_state();
+    let first = state.trim_before.max(shared.log.first_seq());
+    if from < first {
+        return ResponseBody::Error {
+            kind: ErrorKind::Trimmed,
+            message: format!("entries below {first} are trimmed"),
+        };
+    }
+    let mut entries = Vec::new();
+    let mut next = from;
+    let mut bytes = 0usize;
+    while next.0 <= applied && bytes < max_bytes.max(1) {
+        let chunk = match shared.log.read(next, max_bytes.max(1) - bytes.min(max_bytes)) {
+            Ok(chunk) => chunk,
+            Err(Error::OutOfRange { .. }) => break,
+            Err(e) => {
+                return ResponseBody::Error {
+                    kind: ErrorKind::Unavailable,
+                    message: e.to_string(),
+                }
+            }
+        };
+        let Some(last) = chunk.last() else { break };
+        next = last.seq.next();
+        for entry in chunk {
+            if entry.seq.0 > applied {
+                next = entry.seq;
+                break;
+            }
+            if let Some(payload) = accepted_payload(&state, entry.seq, &entry.data) {
+                bytes += payload.len();
+                entries.push((entry.seq, payload));
+            }
+        }
+        if next.0 > applied {
+            break;
+        }
+    }
+    ResponseBody::Entries {
+        entries,
+        committed: Seq(applied),
+    }
+}
+
+async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses: mpsc::Sender<Response>) {
+    let mut applied = shared.applied.subscribe();
+    let mut next = from;
+    loop {
+        let body = read_committed(&shared, next, 1 << 20);
+        let progressed = match &body {
+            ResponseBody::Entries { entries, committed } => {
+                let before = next;
+                if let Some((last, _)) = entries.last() {
+                    next = last.next();
+                }
+                // Nothing accepted in range, but the range is committed:
+                // move past it so we do not re-read it.
+                if committed.0 >= next.0 {
+                    next = committed.next();
+                }
+                !entries.is_empty() || next != before
+            }
+            _ => true,
+        };
+        let is_error = matches!(body, ResponseBody::Error { .. });
+        let has_entries = matches!(&body, ResponseBody::Entries { entries, .. } if !entries.is_empty());
+        if (has_entries || is_error) && responses.send(Response { id, body }).await.is_err() {
+            return;
+        }
+        if is_error {
+            return;
+        }
+        if (!progressed || next.0 > *applied.borrow()) && applied.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+pub fn status_report(shared: &ReplicaShared) -> StatusReport {
+    let status = shared.status();
+    let state = shared.read_state();
+    let log_stats = shared.log.stats();
+    StatusReport {
+        node: shared.id,
+        role: status.role,
+        raft_leader: status.raft_leader,
+        term: status.term,
+        committed: Seq(status.commit),
+        applied: Seq(*shared.applied.borrow()),
+        first_retained: state.trim_before.max(shared.log.first_seq()),
+        last_index: Seq(status.last_index),
+        leader: state.leader,
+        replicas: status.peers,
+        accepted_appends: state.accepted_appends,
+        fenced_appends: state.fenced_appends,
+        log_groups: log_stats.groups,
+        log_entries: log_stats.entries,
+        log_bytes_written: log_stats.bytes_written,
+        io: shared.log.io_kind().to_string(),
+        fatal: shared.fatal(),
+    }
+}

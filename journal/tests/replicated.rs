@@ -1,0 +1,236 @@
+//! The replicated journal with three replicas in one process, talking over
+//! real TCP on loopback: commit, fencing, compare-and-set, reads, subscribe,
+//! trim, and replicas that stop and come back.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use memoir_journal::client::{replica_status, ClientError, ClientOptions, JournalClient};
+use memoir_journal::server::{Replica, ReplicaConfig};
+use memoir_journal::{LeaderId, Seq};
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+struct Cluster {
+    dirs: Vec<tempfile::TempDir>,
+    addrs: Vec<SocketAddr>,
+    replicas: Vec<Option<Replica>>,
+}
+
+fn config(id: u64, addrs: &[SocketAddr], dir: &std::path::Path) -> ReplicaConfig {
+    let peers: BTreeMap<u64, String> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u64 + 1, a.to_string()))
+        .collect();
+    let mut config = ReplicaConfig::new(id, addrs[id as usize - 1], peers, dir.to_path_buf());
+    config.node.tick = Duration::from_millis(20);
+    config.log.segment_size_bytes = 1 << 20;
+    config
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut replicas = Vec::new();
+        for id in 1..=3u64 {
+            let replica = Replica::start(config(id, &addrs, dirs[id as usize - 1].path()))
+                .await
+                .unwrap();
+            replicas.push(Some(replica));
+        }
+        Cluster { dirs, addrs, replicas }
+    }
+
+    fn client(&self) -> JournalClient {
+        let mut options = ClientOptions::new(self.addrs.iter().map(|a| a.to_string()).collect());
+        options.deadline = Duration::from_secs(10);
+        JournalClient::new(options)
+    }
+
+    fn stop(&mut self, id: u64) {
+        if let Some(replica) = self.replicas[id as usize - 1].take() {
+            replica.stop();
+        }
+    }
+
+    async fn restart(&mut self, id: u64) {
+        let dir = self.dirs[id as usize - 1].path().to_path_buf();
+        let replica = Replica::start(config(id, &self.addrs, &dir)).await.unwrap();
+        self.replicas[id as usize - 1] = Some(replica);
+    }
+
+    async fn raft_leader(&self) -> u64 {
+        for _ in 0..200 {
+            for addr in &self.addrs {
+                if let Ok(status) = replica_status(&addr.to_string(), Duration::from_millis(200)).await {
+                    if status.role == "leader" {
+                        return status.node;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no raft leader elected");
+    }
+}
+
+async fn read_all(client: &JournalClient) -> Vec<(Seq, Bytes)> {
+    let mut out = Vec::new();
+    let mut from = Seq(1);
+    loop {
+        let batch = client.read(from, 1 << 20).await.unwrap();
+        let Some((last, _)) = batch.entries.last() else {
+            return out;
+        };
+        from = last.next();
+        out.extend(batch.entries);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_commit_and_fencing_follows_compare_and_set() {
+    common::init_tracing();
+    let cluster = Cluster::start().await;
+    let client = cluster.client();
+    let a = LeaderId::random();
+    let b = LeaderId::random();
+
+    // A fresh journal's register is NONE: appends under `a` are fenced.
+    assert_eq!(
+        client.append(Bytes::from_static(b"early"), a).await,
+        Err(ClientError::Fenced {
+            current: LeaderId::NONE
+        })
+    );
+    assert_eq!(
+        client.set_leader(a, b).await,
+        Err(ClientError::Conflict {
+            current: LeaderId::NONE
+        })
+    );
+    client.set_leader(a, LeaderId::NONE).await.unwrap();
+
+    // Pipelined appends keep their order.
+    let pending: Vec<_> = (0..200)
+        .map(|i| client.append(Bytes::from(format!("a-{i}")), a))
+        .collect();
+    let mut seqs = Vec::new();
+    for p in pending {
+        seqs.push(p.await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+
+    // Switch the register; the old leader's appends are fenced from now on.
+    client.set_leader(b, a).await.unwrap();
+    let late = client.append(Bytes::from_static(b"stale"), a).await;
+    assert_eq!(late, Err(ClientError::Fenced { current: b }));
+    let ok = client.append(Bytes::from_static(b"b-0"), b).await.unwrap();
+    assert!(ok > *seqs.last().unwrap());
+
+    let all = read_all(&client).await;
+    let payloads: Vec<String> = all
+        .iter()
+        .map(|(_, p)| String::from_utf8(p.to_vec()).unwrap())
+        .collect();
+    let mut expected: Vec<String> = (0..200).map(|i| format!("a-{i}")).collect();
+    expected.push("b-0".into());
+    assert_eq!(payloads, expected, "exactly the accepted appends, in order");
+    assert_eq!(all.iter().map(|(s, _)| *s).collect::<Vec<_>>()[..200], seqs[..]);
+
+    // Every replica holds the same committed entries.
+    for addr in &cluster.addrs {
+        let mut options = ClientOptions::new(vec![addr.to_string()]);
+        options.deadline = Duration::from_secs(5);
+        let direct = JournalClient::new(options);
+        for _ in 0..100 {
+            let status = direct.status().await.unwrap();
+            if status.applied >= ok {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(read_all(&direct).await, all, "replica {addr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_continues_without_a_follower_and_it_catches_up() {
+    common::init_tracing();
+    let mut cluster = Cluster::start().await;
+    let client = cluster.client();
+    let leader = LeaderId::random();
+    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    for i in 0..50 {
+        client.append(Bytes::from(format!("x{i}")), leader).await.unwrap();
+    }
+    let raft_leader = cluster.raft_leader().await;
+    let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
+    cluster.stop(follower);
+    for i in 50..100 {
+        client.append(Bytes::from(format!("x{i}")), leader).await.unwrap();
+    }
+    cluster.restart(follower).await;
+    let addr = cluster.addrs[follower as usize - 1].to_string();
+    let mut caught_up = false;
+    for _ in 0..200 {
+        let status = replica_status(&addr, Duration::from_secs(1)).await.unwrap();
+        if status.applied.0 >= 101 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(caught_up, "the restarted follower catches up");
+    let mut options = ClientOptions::new(vec![addr]);
+    options.deadline = Duration::from_secs(5);
+    let direct = JournalClient::new(options);
+    assert_eq!(read_all(&direct).await.len(), 100);
+
+    // A raft leader that stops is replaced, and nothing acknowledged is lost.
+    cluster.stop(raft_leader);
+    for i in 100..120 {
+        client.append(Bytes::from(format!("x{i}")), leader).await.unwrap();
+    }
+    let all = read_all(&client).await;
+    let payloads: Vec<String> = all
+        .iter()
+        .map(|(_, p)| String::from_utf8(p.to_vec()).unwrap())
+        .collect();
+    assert_eq!(payloads, (0..120).map(|i| format!("x{i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_streams_commits_and_trim_applies_everywhere() {
+    common::init_tracing();
+    let cluster = Cluster::start().await;
+    let client = cluster.client();
+    let leader = LeaderId::random();
+    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let mut subscription = client.subscribe(Seq(1));
+    for i in 0..20 {
+        client.append(Bytes::from(format!("s{i}")), leader).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let batch = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .expect("subscription delivers")
+            .unwrap();
+        seen.extend(batch.entries.into_iter().map(|(_, p)| p));
+    }
+    assert_eq!(seen[19], Bytes::from_static(b"s19"));
+    let trimmed = client.trim(Seq(5)).await.unwrap();
+    assert_eq!(trimmed, Seq(5));
+    assert!(matches!(client.read(Seq(1), 100).await, Err(ClientError::Trimmed(_))));
+    let status = client.status().await.unwrap();
+    assert!(status.first_retained >= Seq(5));
+}
