@@ -357,9 +357,18 @@ impl Driver {
             match event {
                 Event::Op(None) => return true,
                 Event::Op(Some(op)) => {
-                    let body = op.body.clone();
-                    let id = self.enqueue(op);
-                    if conn.send(&Request { id, body }).await.is_err() {
+                    // Everything queued goes out in one write.
+                    let mut out = BytesMut::new();
+                    let mut next = Some(op);
+                    while let Some(op) = next.take() {
+                        let body = op.body.clone();
+                        let id = self.enqueue(op);
+                        encode_frame(FrameKind::Request, &encode_body(&Request { id, body }), &mut out);
+                        if out.len() < 1 << 20 {
+                            next = self.ops.try_recv().ok();
+                        }
+                    }
+                    if conn.writer.write_all(&out).await.is_err() {
                         return false;
                     }
                 }

@@ -84,6 +84,9 @@ pub enum Input {
         command: Command,
         reply: ProposeReply,
     },
+    /// Several proposals, in order, from one read of a client connection:
+    /// proposed together, they go into one Ready and one fsync.
+    ProposeMany(Vec<(Command, ProposeReply)>),
     /// Finish the Ready in progress and stop.
     Stop,
 }
@@ -293,6 +296,11 @@ impl Driver {
                 }
             }
             Input::Propose { command, reply } => self.propose(command, reply),
+            Input::ProposeMany(proposals) => {
+                for (command, reply) in proposals {
+                    self.propose(command, reply);
+                }
+            }
             Input::Stop => return true,
         }
         false

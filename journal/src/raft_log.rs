@@ -21,6 +21,18 @@ impl Drain for TracingDrain {
     type Err = slog::Never;
 
     fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), slog::Never> {
+        // raft-rs logs every message at debug level: skip the formatting
+        // unless tracing would keep the record.
+        let enabled = match record.level() {
+            Level::Critical | Level::Error => tracing::enabled!(target: "raft", tracing::Level::ERROR),
+            Level::Warning => tracing::enabled!(target: "raft", tracing::Level::WARN),
+            Level::Info => tracing::enabled!(target: "raft", tracing::Level::INFO),
+            Level::Debug => tracing::enabled!(target: "raft", tracing::Level::DEBUG),
+            Level::Trace => tracing::enabled!(target: "raft", tracing::Level::TRACE),
+        };
+        if !enabled {
+            return Ok(());
+        }
         let mut fields = Fields(String::new());
         let _ = record.kv().serialize(record, &mut fields);
         let _ = values.serialize(record, &mut fields);

@@ -381,78 +381,108 @@ async fn client_requests(
 ) -> std::result::Result<(), WireError> {
     let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let frame = tokio::select! {
+        let first = tokio::select! {
             frame = reader.next() => frame?,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
-        if frame.kind != FrameKind::Request {
-            return Err(WireError::Unexpected(frame.kind));
+        // Take every request already received, so that the proposals among
+        // them reach raft together (one Ready, one fsync).
+        let mut proposals = Vec::new();
+        let mut frame = Some(first);
+        while let Some(current) = frame.take() {
+            if current.kind != FrameKind::Request {
+                return Err(WireError::Unexpected(current.kind));
+            }
+            let request: Request = decode_body("request", &current.body)?;
+            if let Some(command) = handle_request(request.id, request.body, responses, ctx, &mut tasks).await? {
+                proposals.push((request.id, command));
+            }
+            if proposals.len() < 4096 {
+                frame = reader.try_next()?;
+            }
         }
-        let request: Request = decode_body("request", &frame.body)?;
-        let id = request.id;
-        let command = match request.body {
-            RequestBody::Append {
-                writer,
-                writer_seq,
-                leader,
-                payload,
-            } => Command::Append {
-                writer,
-                writer_seq,
-                leader,
-                payload,
-            },
-            RequestBody::SetLeader { new, expected } => Command::SetLeader { new, expected },
-            RequestBody::Trim { before } => Command::Trim { before },
-            RequestBody::Read { from, max_bytes } => {
-                let body = read_committed(&ctx.shared, from, max_bytes as usize);
-                send(responses, id, body).await?;
-                continue;
-            }
-            RequestBody::Subscribe { from } => {
-                tasks.spawn(subscription(ctx.shared.clone(), id, from, responses.clone()));
-                continue;
-            }
-            RequestBody::Status => {
-                let body = ResponseBody::Status(Box::new(status_report(&ctx.shared)));
-                send(responses, id, body).await?;
-                continue;
-            }
-        };
-        if let Some(reason) = ctx.shared.fatal() {
-            let body = ResponseBody::Error {
-                kind: ErrorKind::Unavailable,
-                message: reason,
-            };
-            send(responses, id, body).await?;
+        if proposals.is_empty() {
             continue;
         }
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        send_input(&ctx.inbox, Input::Propose { command, reply })?;
-        let responses = responses.clone();
-        let peers = ctx.peers.clone();
-        tasks.spawn(async move {
-            let body = match outcome.await {
-                Ok(Ok(outcome)) => outcome_body(outcome),
-                Ok(Err(ProposeError::NotLeader { leader })) => ResponseBody::NotLeader {
-                    leader: leader.and_then(|l| peers.get(&l).map(|addr| (l, addr.clone()))),
-                },
-                Ok(Err(ProposeError::Dropped)) => ResponseBody::Error {
-                    kind: ErrorKind::Retry,
-                    message: "leadership changed while the request was in flight".into(),
-                },
-                Ok(Err(ProposeError::Stopped { reason })) => ResponseBody::Error {
+        if let Some(reason) = ctx.shared.fatal() {
+            for (id, _) in proposals {
+                let body = ResponseBody::Error {
                     kind: ErrorKind::Unavailable,
-                    message: reason,
-                },
-                Err(_) => ResponseBody::Error {
-                    kind: ErrorKind::Unavailable,
-                    message: "replica stopped".into(),
-                },
-            };
-            let _ = responses.send(Response { id, body }).await;
-        });
+                    message: reason.clone(),
+                };
+                send(responses, id, body).await?;
+            }
+            continue;
+        }
+        let mut batch = Vec::with_capacity(proposals.len());
+        for (id, command) in proposals {
+            let (reply, outcome) = tokio::sync::oneshot::channel();
+            batch.push((command, reply));
+            let responses = responses.clone();
+            let peers = ctx.peers.clone();
+            tasks.spawn(async move {
+                let body = match outcome.await {
+                    Ok(Ok(outcome)) => outcome_body(outcome),
+                    Ok(Err(ProposeError::NotLeader { leader })) => ResponseBody::NotLeader {
+                        leader: leader.and_then(|l| peers.get(&l).map(|addr| (l, addr.clone()))),
+                    },
+                    Ok(Err(ProposeError::Dropped)) => ResponseBody::Error {
+                        kind: ErrorKind::Retry,
+                        message: "leadership changed while the request was in flight".into(),
+                    },
+                    Ok(Err(ProposeError::Stopped { reason })) => ResponseBody::Error {
+                        kind: ErrorKind::Unavailable,
+                        message: reason,
+                    },
+                    Err(_) => ResponseBody::Error {
+                        kind: ErrorKind::Unavailable,
+                        message: "replica stopped".into(),
+                    },
+                };
+                let _ = responses.send(Response { id, body }).await;
+            });
+        }
+        send_input(&ctx.inbox, Input::ProposeMany(batch))?;
     }
+}
+
+/// Serves a read-only request at once, or returns the command to propose.
+async fn handle_request(
+    id: u64,
+    body: RequestBody,
+    responses: &mpsc::Sender<Response>,
+    ctx: &Arc<SessionContext>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> std::result::Result<Option<Command>, WireError> {
+    Ok(Some(match body {
+        RequestBody::Append {
+            writer,
+            writer_seq,
+            leader,
+            payload,
+        } => Command::Append {
+            writer,
+            writer_seq,
+            leader,
+            payload,
+        },
+        RequestBody::SetLeader { new, expected } => Command::SetLeader { new, expected },
+        RequestBody::Trim { before } => Command::Trim { before },
+        RequestBody::Read { from, max_bytes } => {
+            let body = read_committed(&ctx.shared, from, max_bytes as usize);
+            send(responses, id, body).await?;
+            return Ok(None);
+        }
+        RequestBody::Subscribe { from } => {
+            tasks.spawn(subscription(ctx.shared.clone(), id, from, responses.clone()));
+            return Ok(None);
+        }
+        RequestBody::Status => {
+            let body = ResponseBody::Status(Box::new(status_report(&ctx.shared)));
+            send(responses, id, body).await?;
+            return Ok(None);
+        }
+    }))
 }
 
 async fn send(responses: &mpsc::Sender<Response>, id: u64, body: ResponseBody) -> std::result::Result<(), WireError> {

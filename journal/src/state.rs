@@ -77,7 +77,8 @@ pub enum Outcome {
 struct WriterWindow {
     /// Raft index of this writer's most recent accepted append.
     last_index: u64,
-    /// (writer seq, seq) of recent accepted appends, oldest first.
+    /// (writer seq, seq) of recent accepted appends, sorted by writer seq
+    /// (a writer sends in writer-seq order, so this is also oldest first).
     recent: VecDeque<(u64, Seq)>,
 }
 
@@ -143,9 +144,11 @@ impl JournalState {
         // Deduplicate first: a retry of an append accepted before a leader
         // change is still a success, at its original position.
         if let Some(window) = self.writers.get(&writer) {
-            if let Some(&(_, seq)) = window.recent.iter().find(|(ws, _)| *ws == writer_seq) {
+            if let Ok(i) = window.recent.binary_search_by_key(&writer_seq, |&(ws, _)| ws) {
                 self.rejected.insert(index);
-                return Outcome::Appended { seq };
+                return Outcome::Appended {
+                    seq: window.recent[i].1,
+                };
             }
             if window.recent.len() == DEDUP_WINDOW_PER_WRITER
                 && window.recent.front().is_some_and(|(oldest, _)| writer_seq < *oldest)
@@ -170,7 +173,10 @@ impl JournalState {
         if window.recent.len() == DEDUP_WINDOW_PER_WRITER {
             window.recent.pop_front();
         }
-        window.recent.push_back((writer_seq, Seq(index)));
+        // Usually the newest; a writer that reordered its own sends still
+        // gets a sorted window.
+        let at = window.recent.partition_point(|&(ws, _)| ws < writer_seq);
+        window.recent.insert(at, (writer_seq, Seq(index)));
         self.accepted_appends += 1;
         Outcome::Appended { seq: Seq(index) }
     }

@@ -132,6 +132,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// A frame already received and buffered, without waiting for more.
+    pub fn try_next(&mut self) -> Result<Option<Frame>, WireError> {
+        decode_frame(&mut self.buf)
+    }
+
     pub async fn next(&mut self) -> Result<Frame, WireError> {
         loop {
             if let Some(frame) = decode_frame(&mut self.buf)? {

@@ -31,6 +31,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -187,6 +188,10 @@ impl Writer {
 
     fn run(mut self, requests: Receiver<Request>) {
         let mut carried: Option<Request> = None;
+        // Appends in the previous group, and how long its flush took: the
+        // linger below uses them to tell a busy log from an idle one.
+        let mut last_group_appends = 0usize;
+        let mut last_flush = Duration::ZERO;
         loop {
             let request = match carried.take() {
                 Some(request) => request,
@@ -197,6 +202,7 @@ impl Writer {
             };
             match request {
                 Request::Append { entries, bytes, reply } => {
+                    let lingering = Linger::start();
                     let mut group_entries = entries.len();
                     let mut group_bytes = bytes;
                     let mut group = vec![AppendRequest { entries, reply }];
@@ -218,10 +224,42 @@ impl Writer {
                                 carried = Some(other);
                                 break;
                             }
-                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                            Err(TryRecvError::Empty) if carried.is_none() => {
+                                // Linger: the writers answered by the last
+                                // flush are resubmitting right now; a few
+                                // microseconds gather them into this group
+                                // instead of the next. Only when the log is
+                                // busy (the last group had several appends),
+                                // never longer than a quarter of a flush, and
+                                // only while appends keep arriving.
+                                if !lingering.should_wait(last_group_appends, last_flush, group.len()) {
+                                    break;
+                                }
+                                match requests.recv_timeout(LINGER_GAP) {
+                                    Ok(request) => {
+                                        carried = Some(request);
+                                        if let Some(Request::Append { entries, bytes, reply }) = carried.take() {
+                                            if group_entries + entries.len() > self.options.max_group_entries
+                                                || group_bytes + bytes > self.options.max_group_bytes
+                                            {
+                                                carried = Some(Request::Append { entries, bytes, reply });
+                                                break;
+                                            }
+                                            group_entries += entries.len();
+                                            group_bytes += bytes;
+                                            group.push(AppendRequest { entries, reply });
+                                        }
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            Err(_) => break,
                         }
                     }
+                    last_group_appends = group.len();
+                    let flush_started = Instant::now();
                     self.commit_group(group);
+                    last_flush = flush_started.elapsed();
                 }
                 Request::TruncateAfter { seq, reply } => {
                     let result = self.guarded(|w| w.truncate_after(seq));
@@ -534,6 +572,31 @@ impl Writer {
             poison.get_or_insert_with(|| cause.clone());
         }
         Error::Poisoned { cause }
+    }
+}
+
+/// Longest pause between two arrivals that still counts as "appends keep
+/// arriving" while lingering.
+const LINGER_GAP: Duration = Duration::from_micros(20);
+
+/// The adaptive wait before a flush (see `run`).
+struct Linger {
+    started: Instant,
+}
+
+impl Linger {
+    fn start() -> Linger {
+        Linger {
+            started: Instant::now(),
+        }
+    }
+
+    /// Wait for more only if the log is busy and this group is still
+    /// smaller than the last one, within a quarter of the last flush time.
+    fn should_wait(&self, last_group_appends: usize, last_flush: Duration, group_len: usize) -> bool {
+        last_group_appends >= 2
+            && group_len < last_group_appends.saturating_mul(2)
+            && self.started.elapsed() < last_flush / 4
     }
 }
 
