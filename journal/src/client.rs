@@ -183,23 +183,23 @@ impl JournalClient {
 
 /// Status of one replica, asked directly.
 pub async fn replica_status(addr: &str, timeout: Duration) -> Result<StatusReport, ClientError> {
+    match request_once(addr, RequestBody::Status, timeout).await? {
+        ResponseBody::Status(report) => Ok(*report),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// One request to one replica on a fresh connection.
+pub async fn request_once(addr: &str, body: RequestBody, timeout: Duration) -> Result<ResponseBody, ClientError> {
     let work = async {
         let mut conn = Connection::open(addr, timeout).await?;
-        conn.send(&Request {
-            id: 1,
-            body: RequestBody::Status,
-        })
-        .await?;
-        match conn.reader.next().await.map_err(wire_err)? {
-            frame if frame.kind == FrameKind::Response => {
-                let response: Response = decode_body("response", &frame.body).map_err(wire_err)?;
-                match response.body {
-                    ResponseBody::Status(report) => Ok(*report),
-                    other => Err(unexpected(other)),
-                }
-            }
-            frame => Err(ClientError::Protocol(format!("{:?}", frame.kind))),
+        conn.send(&Request { id: 1, body }).await?;
+        let frame = conn.reader.next().await.map_err(wire_err)?;
+        if frame.kind != FrameKind::Response {
+            return Err(ClientError::Protocol(format!("{:?}", frame.kind)));
         }
+        let response: Response = decode_body("response", &frame.body).map_err(wire_err)?;
+        Ok(response.body)
     };
     tokio::time::timeout(timeout, work)
         .await

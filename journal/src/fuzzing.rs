@@ -45,3 +45,29 @@ pub fn segment_decode(data: &[u8]) {
         assert_eq!(entries.len() as u64, promised);
     }
 }
+
+/// Feeds arbitrary bytes to the network frame decoder and every message
+/// decoder behind it, as a replica's listener would.
+pub fn journal_frame(data: &[u8]) {
+    use crate::wire::{decode_body, decode_frame, FrameKind, Hello, HelloReply, Request, Response};
+    use protobuf::Message as _;
+    let mut buf = bytes::BytesMut::from(data);
+    while let Ok(Some(frame)) = decode_frame(&mut buf) {
+        match frame.kind {
+            FrameKind::Hello => drop(decode_body::<Hello>("hello", &frame.body)),
+            FrameKind::HelloReply => drop(decode_body::<HelloReply>("hello reply", &frame.body)),
+            FrameKind::Request => drop(decode_body::<Request>("request", &frame.body)),
+            FrameKind::Response => drop(decode_body::<Response>("response", &frame.body)),
+            FrameKind::Raft => drop(raft::prelude::Message::parse_from_bytes(&frame.body)),
+        }
+    }
+    // Raft entries as stored in the log, and the commands inside them.
+    if let Ok(entry) = crate::raft_storage::decode_entry(&bytes::Bytes::copy_from_slice(data)) {
+        let _ = crate::state::Command::decode(&entry.data);
+    }
+}
+
+/// Arbitrary bytes as a state checkpoint file.
+pub fn checkpoint_decode(data: &[u8]) {
+    let _ = crate::checkpoint::decode(data);
+}

@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-mod checkpoint;
+pub mod checkpoint;
 pub mod client;
 pub mod error;
 pub mod format;

@@ -41,10 +41,6 @@ pub struct NodeOptions {
     pub inbox_capacity: usize,
     pub max_size_per_msg: u64,
     pub max_inflight_msgs: usize,
-    /// The log was damaged and salvaged: until this replica has caught up
-    /// with a leader's commit index it neither votes nor campaigns, so it
-    /// cannot help elect a leader that lacks entries it once acknowledged.
-    pub repair: bool,
 }
 
 impl NodeOptions {
@@ -59,7 +55,6 @@ impl NodeOptions {
             inbox_capacity: 64 * 1024,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
-            repair: false,
         }
     }
 }
@@ -162,7 +157,6 @@ impl NodeHandle {
 pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<dyn Transport>) -> Result<NodeHandle> {
     let state = checkpoint::load(&dir)?.unwrap_or_default();
     let applied = state.applied;
-    let repair_until = repair::load_or_begin(&dir, options.repair, &state)?;
     let state = Arc::new(RwLock::new(state));
     let (hs_file, hs) = HardStateFile::open(&dir)?;
     let storage = RaftStorage::open(log.clone(), hs_file, hs, options.voters.clone(), state.clone())?;
@@ -199,7 +193,6 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
         since_checkpoint: 0,
         options: options.clone(),
         was_leader: false,
-        repair_until,
     };
     let thread = thread::Builder::new()
         .name(format!("raft-{}", options.id))
@@ -230,9 +223,6 @@ struct Driver {
     since_checkpoint: u64,
     options: NodeOptions,
     was_leader: bool,
-    /// In repair (see [`NodeOptions::repair`]): the commit index, known
-    /// before the damage, that this replica must hold again.
-    repair_until: Option<u64>,
 }
 
 /// Bound on inputs handled between two Readys, so ticks and Readys keep
@@ -268,14 +258,10 @@ impl Driver {
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             if Instant::now() >= next_tick {
-                // A repairing replica must not start elections.
-                if self.repair_until.is_none() {
-                    self.node.tick();
-                }
+                self.node.tick();
                 next_tick = Instant::now() + self.options.tick;
             }
             self.on_ready()?;
-            self.check_repair_done()?;
             self.publish_status();
         }
     }
@@ -284,13 +270,6 @@ impl Driver {
     fn handle(&mut self, input: Input) -> bool {
         match input {
             Input::Raft(message) => {
-                let vote = matches!(
-                    message.get_msg_type(),
-                    MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
-                );
-                if vote && self.repair_until.is_some() {
-                    return false; // no votes while repairing
-                }
                 if let Err(e) = self.node.step(*message) {
                     tracing::debug!(error = %e, "raft rejected a peer message");
                 }
@@ -468,23 +447,6 @@ impl Driver {
         Ok(())
     }
 
-    /// Leaves repair once a leader has told us its commit index and our
-    /// durable log reaches it (and the mark recorded before the damage).
-    fn check_repair_done(&mut self) -> Result<()> {
-        let Some(mark) = self.repair_until else {
-            return Ok(());
-        };
-        let raft = &self.node.raft;
-        let committed = raft.raft_log.committed;
-        let durable = self.node.store().last_index_value();
-        if raft.leader_id != 0 && committed >= mark && durable >= committed {
-            info!(committed, "journal replica repaired from its peers; voting again");
-            repair::finish(&self.dir)?;
-            self.repair_until = None;
-        }
-        Ok(())
-    }
-
     fn fail_pending(&mut self, error: ProposeError) {
         for (_, (_, reply)) in std::mem::take(&mut self.pending) {
             let _ = reply.send(Err(error.clone()));
@@ -526,48 +488,6 @@ impl Driver {
         if let Ok(mut shared) = self.shared.status.write() {
             *shared = status;
         }
-    }
-}
-
-/// The durable marker of a replica in repair (`repair` file: the commit
-/// index to reach, as decimal text).
-mod repair {
-    use std::path::Path;
-
-    use crate::error::{Error, Result};
-    use crate::state::JournalState;
-
-    const FILE_NAME: &str = "repair";
-
-    pub fn load_or_begin(dir: &Path, begin: bool, state: &JournalState) -> Result<Option<u64>> {
-        let path = dir.join(FILE_NAME);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            let mark = text.trim().parse::<u64>().map_err(|e| Error::Corruption {
-                path: path.clone(),
-                offset: 0,
-                reason: format!("repair mark: {e}"),
-            })?;
-            return Ok(Some(mark));
-        }
-        if !begin {
-            return Ok(None);
-        }
-        let persisted_commit = crate::hard_state::HardStateFile::open(dir)?.1.map_or(0, |h| h.commit);
-        let mark = persisted_commit.max(state.applied);
-        let tmp = dir.join("repair.tmp");
-        std::fs::write(&tmp, mark.to_string()).map_err(|e| Error::io("writing", &tmp, e))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("syncing", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
-        crate::log::sync_directory(dir)?;
-        Ok(Some(mark))
-    }
-
-    pub fn finish(dir: &Path) -> Result<()> {
-        let path = dir.join(FILE_NAME);
-        std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
-        crate::log::sync_directory(dir)
     }
 }
 

@@ -92,6 +92,9 @@ impl Replica {
             }
             Err(e) => return Err(e),
         };
+        if repairing {
+            repair_from_leader(&log, &config).await?;
+        }
         let log = Arc::new(log);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -111,8 +114,7 @@ impl Replica {
             tasks.push(tokio::spawn(peer_sender(config.id, peer, addr.clone(), rx)));
         }
         let transport = Box::new(PeerTransport { queues: peer_queues });
-        let mut node_options = config.node.clone();
-        node_options.repair = repairing;
+        let node_options = config.node.clone();
         let node = node::start(config.data_dir.clone(), log, node_options, transport)?;
         let shared = node.shared.clone();
         let ctx = Arc::new(SessionContext {
@@ -145,6 +147,85 @@ impl Drop for Replica {
     fn drop(&mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
+        }
+    }
+}
+
+/// Refills a salvaged log from the raft leader before this replica rejoins
+/// raft: everything from the first damaged entry to the leader's last entry,
+/// byte for byte. Raft's leader completeness makes the leader's log the
+/// authority for every entry this replica may have acknowledged, and a log
+/// that is at least as long as before keeps raft's view of this replica
+/// (its matched index) true.
+async fn repair_from_leader(log: &Log, config: &ReplicaConfig) -> Result<()> {
+    let from = log.next_seq();
+    info!(from = %from, "fetching the damaged part of the log from the raft leader");
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match fetch_from_leader(log, config).await {
+            Ok(fetched) => {
+                info!(entries = fetched, next = %log.next_seq(), "journal log repaired from the raft leader");
+                return Ok(());
+            }
+            Err(reason) => {
+                if attempt % 20 == 1 {
+                    warn!(%reason, "cannot repair from a leader yet; retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
+async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Result<usize, String> {
+    let mut leader = None;
+    for (&id, addr) in &config.peers {
+        if id == config.id {
+            continue;
+        }
+        if let Ok(status) = crate::client::replica_status(addr, Duration::from_secs(1)).await {
+            if status.role == "leader" {
+                leader = Some(addr.clone());
+                break;
+            }
+        }
+    }
+    let Some(addr) = leader else {
+        return Err("no raft leader among the peers".into());
+    };
+    let mut fetched = 0;
+    loop {
+        let body = crate::client::request_once(
+            &addr,
+            RequestBody::FetchRaw {
+                from: log.next_seq(),
+                max_bytes: 4 << 20,
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let ResponseBody::RawEntries { entries, last } = body else {
+            return Err(format!("leader {addr} answered {body:?}"));
+        };
+        if let Some((first, _)) = entries.first() {
+            if *first != log.next_seq() {
+                return Err(format!(
+                    "leader {addr} no longer holds entry {} (trimmed)",
+                    log.next_seq()
+                ));
+            }
+        }
+        let count = entries.len();
+        if count > 0 {
+            log.append(entries.into_iter().map(|(_, data)| data).collect())
+                .await
+                .map_err(|e| e.to_string())?;
+            fetched += count;
+        }
+        if log.next_seq() > last || count == 0 {
+            return Ok(fetched);
         }
     }
 }
@@ -479,6 +560,21 @@ async fn handle_request(
         }
         RequestBody::Status => {
             let body = ResponseBody::Status(Box::new(status_report(&ctx.shared)));
+            send(responses, id, body).await?;
+            return Ok(None);
+        }
+        RequestBody::FetchRaw { from, max_bytes } => {
+            let log = &ctx.shared.log;
+            let body = match log.read(from, max_bytes as usize) {
+                Ok(entries) => ResponseBody::RawEntries {
+                    entries: entries.into_iter().map(|e| (e.seq, e.data)).collect(),
+                    last: log.next_seq().prev(),
+                },
+                Err(e) => ResponseBody::Error {
+                    kind: ErrorKind::Trimmed,
+                    message: e.to_string(),
+                },
+            };
             send(responses, id, body).await?;
             return Ok(None);
         }

@@ -223,6 +223,12 @@ pub enum RequestBody {
         before: Seq,
     },
     Status,
+    /// Raw stored raft entries from `from` on (used by a replica repairing
+    /// its damaged log from the raft leader).
+    FetchRaw {
+        from: Seq,
+        max_bytes: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +260,10 @@ pub enum ResponseBody {
         before: Seq,
     },
     Status(Box<StatusReport>),
+    RawEntries {
+        entries: Vec<(Seq, Bytes)>,
+        last: Seq,
+    },
     /// Writes go to the raft leader; `leader` is the hint, if known, with
     /// its client address.
     NotLeader {

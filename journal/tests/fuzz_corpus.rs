@@ -29,6 +29,89 @@ fn segment_decode_corpus_replays_cleanly() {
     }
 }
 
+#[test]
+fn journal_frame_corpus_replays_cleanly() {
+    let inputs = corpus("journal_frame");
+    assert!(inputs.len() >= 3, "the seed corpus is checked in");
+    for (path, bytes) in inputs {
+        let outcome = std::panic::catch_unwind(|| memoir_journal::fuzzing::journal_frame(&bytes));
+        assert!(outcome.is_ok(), "corpus input {} panics", path.display());
+    }
+}
+
+#[test]
+fn checkpoint_decode_corpus_replays_cleanly() {
+    let inputs = corpus("checkpoint_decode");
+    assert!(!inputs.is_empty(), "the seed corpus is checked in");
+    for (path, bytes) in inputs {
+        let outcome = std::panic::catch_unwind(|| memoir_journal::fuzzing::checkpoint_decode(&bytes));
+        assert!(outcome.is_ok(), "corpus input {} panics", path.display());
+    }
+}
+
+/// Seeds for the network and checkpoint targets. Run by hand like
+/// `write_seed_corpus`.
+#[test]
+#[ignore]
+fn write_network_seed_corpus() {
+    use bytes::{Bytes, BytesMut};
+    use memoir_journal::wire::*;
+    use memoir_journal::{LeaderId, Seq, WriterId};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let dir = root.join("journal_frame");
+    std::fs::create_dir_all(&dir).unwrap();
+    let frame = |kind: FrameKind, body: Vec<u8>| {
+        let mut out = BytesMut::new();
+        encode_frame(kind, &body, &mut out);
+        out.to_vec()
+    };
+    let hello = Hello {
+        magic: PROTOCOL_MAGIC,
+        version: PROTOCOL_VERSION,
+        role: Role::Client,
+    };
+    let append = Request {
+        id: 1,
+        body: RequestBody::Append {
+            writer: WriterId::random(),
+            writer_seq: 1,
+            leader: LeaderId::random(),
+            payload: Bytes::from_static(b"payload"),
+        },
+    };
+    let entries = Response {
+        id: 2,
+        body: ResponseBody::Entries {
+            entries: vec![(Seq(3), Bytes::from_static(b"x"))],
+            committed: Seq(3),
+        },
+    };
+    let mut both = frame(FrameKind::Hello, encode_body(&hello));
+    both.extend(frame(FrameKind::Request, encode_body(&append)));
+    for (name, bytes) in [
+        ("hello-and-append", both),
+        ("entries", frame(FrameKind::Response, encode_body(&entries))),
+        ("raft-empty", frame(FrameKind::Raft, Vec::new())),
+        (
+            "truncated",
+            frame(FrameKind::Request, encode_body(&append))[..12].to_vec(),
+        ),
+    ] {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
+    }
+    let dir = root.join("checkpoint_decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut state = memoir_journal::state::JournalState::default();
+    state.apply_noop(7, 2);
+    memoir_journal::checkpoint::save(tmp.path(), &state).unwrap();
+    std::fs::copy(
+        tmp.path().join(memoir_journal::checkpoint::FILE_NAME),
+        dir.join("seed-state"),
+    )
+    .unwrap();
+}
+
 /// Writes seed inputs (valid segments, compressed, torn, flipped) into the
 /// corpus directory. Run by hand: `cargo test -p memoir-journal --test
 /// fuzz_corpus -- --ignored write_seed_corpus`.

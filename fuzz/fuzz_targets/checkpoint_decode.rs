@@ -1,0 +1,8 @@
+//! Arbitrary bytes as a journal state checkpoint file.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    memoir_journal::fuzzing::checkpoint_decode(data);
+});
