@@ -140,7 +140,7 @@ async fn kill_9_a_follower_then_the_leader_under_load_loses_nothing() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     loader.await.expect("loader");
 
-    let history = history.lock().unwrap();
+    let history = std::mem::take(&mut *history.lock().unwrap());
     eprintln!("acked={} failed={}", history.acked.len(), history.failed);
     assert!(history.acked.len() > 100);
     let log = read_all(&client).await;
