@@ -1,9 +1,12 @@
 //! Memoir's journal.
 //!
-//! Today this crate is the **segment store** of one journal replica: a
-//! durable, checksummed, group-committed log of opaque entries ([`Log`]).
-//! The replicated journal service (three replicas, quorum commit, fencing)
-//! is built on top of it.
+//! Two layers:
+//! - the **segment store** of one replica ([`Log`]): a durable, checksummed,
+//!   group-committed log of opaque entries;
+//! - the **replicated journal** on top of it: raft-rs across three replicas
+//!   ([`server::Replica`], `memoir journal`), a state machine that fences
+//!   appends by leader uuid and deduplicates retries ([`state`]), and the
+//!   client library ([`client::JournalClient`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), memoir_journal::Error> {
