@@ -25,7 +25,7 @@ use crate::recovery::{recover, RecoveryMode};
 use crate::scan::BatchLoc;
 use crate::segment::{read_at, remove_temporaries, sync_dir};
 use crate::seq::{Appended, Seq};
-use crate::writer::{Request, Writer};
+use crate::writer::{AppendReply, Request, Writer};
 
 /// How a [`Log`] behaves. `Default` is what production uses.
 #[derive(Clone, Debug)]
@@ -317,7 +317,46 @@ impl Log {
             return Pending::ready(Err(e));
         }
         let bytes = entries.iter().map(|e| e.len() + 4).sum();
-        self.request(|reply| Request::Append { entries, bytes, reply })
+        self.request(|reply| Request::Append {
+            entries,
+            bytes,
+            reply: AppendReply::Channel(reply),
+        })
+    }
+
+    /// Like [`Log::append`], but `done` runs on the writer thread once the
+    /// entries are durable (or failed). For callers that wait on their own
+    /// queue rather than on futures; `done` must be quick and never block.
+    pub fn append_then(&self, entries: Vec<Bytes>, done: impl FnOnce(Result<Appended>) + Send + 'static) {
+        if entries.is_empty() {
+            done(Err(Error::InvalidArgument("append needs at least one entry".into())));
+            return;
+        }
+        if let Err(e) = self.shared.check_poison() {
+            done(Err(e));
+            return;
+        }
+        let bytes = entries.iter().map(|e| e.len() + 4).sum();
+        let request = Request::Append {
+            entries,
+            bytes,
+            reply: AppendReply::Callback(Box::new(done)),
+        };
+        let Some(requests) = &self.requests else {
+            if let Request::Append { reply, .. } = request {
+                reply.send_closed();
+            }
+            return;
+        };
+        if let Err(crossbeam_channel::SendError(Request::Append { reply, .. })) = requests.send(request) {
+            reply.send_closed();
+        }
+    }
+
+    /// Queues `truncate_after` without waiting; its failure poisons the log,
+    /// which fails every later append.
+    pub fn truncate_after_queued(&self, seq: Seq) {
+        drop(self.truncate_after(seq));
     }
 
     /// Appends a single entry.

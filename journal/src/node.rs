@@ -184,7 +184,12 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
         fatal: Mutex::new(None),
     });
     let (inbox, rx) = bounded(options.inbox_capacity);
+    // Persist completions: at most one per Ready in flight.
+    let (persisted_tx, persisted_rx) = bounded(64 * 1024);
     let mut driver = Driver {
+        persisted_tx,
+        persisted_rx,
+        persisting: std::collections::VecDeque::new(),
         dir,
         node,
         shared: shared.clone(),
@@ -214,6 +219,13 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
 }
 
 struct Driver {
+    /// Persistence callbacks report (Ready number, result) here.
+    persisted_tx: Sender<(u64, Result<()>)>,
+    persisted_rx: Receiver<(u64, Result<()>)>,
+    /// Readys whose entries are being made durable, oldest first, with the
+    /// messages that may only be sent once they are.
+    /// (Ready number, has entries being written, messages to send after).
+    persisting: std::collections::VecDeque<(u64, bool, Vec<Message>)>,
     dir: PathBuf,
     node: RawNode<RaftStorage>,
     shared: Arc<ReplicaShared>,
@@ -234,7 +246,23 @@ impl Driver {
         let mut next_tick = Instant::now() + self.options.tick;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match inbox.recv_timeout(wait) {
+            let persisted = self.persisted_rx.clone();
+            let received = crossbeam_channel::select! {
+                recv(inbox) -> input => input.map_err(|_| RecvTimeoutError::Disconnected),
+                recv(persisted) -> done => {
+                    if let Ok((number, result)) = done {
+                        result?;
+                        self.on_persisted(number);
+                        while let Ok((number, result)) = persisted.try_recv() {
+                            result?;
+                            self.on_persisted(number);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout)
+                },
+                default(wait) => Err(RecvTimeoutError::Timeout),
+            };
+            match received {
                 Ok(input) => {
                     let mut stop = self.handle(input);
                     for _ in 0..MAX_INPUTS_PER_ROUND {
@@ -285,6 +313,24 @@ impl Driver {
         false
     }
 
+    /// Ready `number` is durable: release the messages that waited for it
+    /// (and for every Ready before it), and tell raft.
+    fn on_persisted(&mut self, number: u64) {
+        // Everything up to `number`, then any following Readys that had no
+        // entries of their own and only waited to keep message order.
+        while let Some(&(n, has_io, _)) = self.persisting.front() {
+            if n > number && has_io {
+                break;
+            }
+            if let Some((_, _, messages)) = self.persisting.pop_front() {
+                if !messages.is_empty() {
+                    self.transport.send(messages);
+                }
+            }
+        }
+        self.node.on_persist_ready(number);
+    }
+
     fn propose(&mut self, command: Command, reply: ProposeReply) {
         if self.node.raft.state != StateRole::Leader {
             let leader = Some(self.node.raft.leader_id).filter(|&l| l != 0);
@@ -308,6 +354,12 @@ impl Driver {
         }
     }
 
+    /// One Ready, with persistence off the raft thread: entries go to the
+    /// segment store (one write + one fdatasync for all of them) and the loop
+    /// goes on handling peer messages and proposals; raft learns of the
+    /// durability through the persisted channel. Messages that promise
+    /// durability (acks, votes) wait until then; the leader's appends to its
+    /// followers go out at once, so replication overlaps the local fsync.
     fn on_ready(&mut self) -> Result<()> {
         if !self.node.has_ready() {
             return Ok(());
@@ -330,29 +382,57 @@ impl Driver {
         if !ready.messages().is_empty() {
             self.transport.send(ready.take_messages());
         }
-        if !ready.snapshot().is_empty() {
+        let has_snapshot = !ready.snapshot().is_empty();
+        if has_snapshot {
+            // Rare: done synchronously, after everything queued before it.
+            self.wait_for_persists()?;
             self.install_snapshot(ready.snapshot().clone())?;
         }
         let committed = ready.take_committed_entries();
         self.apply(committed)?;
-        if !ready.entries().is_empty() {
-            let entries = ready.take_entries();
-            self.node.mut_store().append(&entries)?;
-        }
         if let Some(hs) = ready.hs() {
+            // A changed term or vote is fsync'ed here, before any message.
             self.node.mut_store().set_hard_state(hs)?;
         }
-        if !ready.persisted_messages().is_empty() {
-            self.transport.send(ready.take_persisted_messages());
+        let number = ready.number();
+        let persisted_messages = ready.take_persisted_messages();
+        let entries = ready.take_entries();
+        if !entries.is_empty() {
+            let done = self.persisted_tx.clone();
+            self.node.mut_store().append_async(&entries, move |result| {
+                let _ = done.send((number, result));
+            })?;
+            self.persisting.push_back((number, true, persisted_messages));
+            self.node.advance_append_async(ready);
+        } else if has_snapshot {
+            self.node.advance_append_async(ready);
+            self.on_persisted(number);
+            self.transport.send(persisted_messages);
+        } else {
+            self.node.advance_append_async(ready);
+            if self.persisting.is_empty() {
+                self.transport.send(persisted_messages);
+            } else {
+                // Keep message order behind the persists still in flight.
+                self.persisting.push_back((number, false, persisted_messages));
+            }
         }
-        let mut light = self.node.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            self.node.mut_store().set_commit(commit);
-        }
-        self.transport.send(light.take_messages());
-        let committed = light.take_committed_entries();
-        self.apply(committed)?;
         self.node.advance_apply();
+        Ok(())
+    }
+
+    /// Blocks until every queued persist has completed (before a snapshot
+    /// install resets the log under them).
+    fn wait_for_persists(&mut self) -> Result<()> {
+        while self.persisting.iter().any(|&(_, has_io, _)| has_io) {
+            match self.persisted_rx.recv() {
+                Ok((number, result)) => {
+                    result?;
+                    self.on_persisted(number);
+                }
+                Err(_) => return Err(Error::Closed),
+            }
+        }
         Ok(())
     }
 

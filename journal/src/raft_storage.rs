@@ -245,6 +245,45 @@ impl RaftStorage {
         Ok(())
     }
 
+    /// Queues entries from a Ready (overwriting a conflicting suffix) and
+    /// returns at once; `done` runs once they are durable, with an error if
+    /// they are not or if they did not land at their raft index. Raft keeps
+    /// them in its unstable log until then, so the view here (last index,
+    /// terms) may run ahead of what is durable.
+    pub fn append_async(&mut self, entries: &[Entry], done: impl FnOnce(Result<()>) + Send + 'static) -> Result<()> {
+        let Some(first) = entries.first() else {
+            done(Ok(()));
+            return Ok(());
+        };
+        let first_index = first.index;
+        if first_index <= self.base.0 || first_index > self.last + 1 {
+            return Err(Error::InvalidArgument(format!(
+                "raft entries start at {first_index}; the log holds {}..={}",
+                self.base.0, self.last
+            )));
+        }
+        if first_index <= self.last {
+            self.log.truncate_after_queued(Seq(first_index - 1));
+            self.terms.truncate_from(first_index);
+        }
+        let encoded: Vec<Bytes> = entries.iter().map(encode_raft_entry).collect();
+        for entry in entries {
+            self.terms.push(entry.index, entry.term);
+        }
+        self.last = entries.last().map_or(self.last, |e| e.index);
+        self.log.append_then(encoded, move |result| {
+            done(match result {
+                Ok(appended) if appended.first == Seq(first_index) => Ok(()),
+                Ok(appended) => Err(Error::InvalidArgument(format!(
+                    "log gave seq {} to raft index {first_index}",
+                    appended.first
+                ))),
+                Err(e) => Err(e),
+            })
+        });
+        Ok(())
+    }
+
     /// Takes a new hard state; makes it durable now if the term or vote
     /// changed (a vote must be on disk before it is sent). The commit index
     /// alone is kept in memory and saved with the next change.

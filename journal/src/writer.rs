@@ -49,12 +49,35 @@ use crate::scan::BatchLoc;
 use crate::segment::{open_for_read_write, remove_files, segment_file_name, sync_dir, Preparer};
 use crate::seq::{Appended, Seq};
 
+/// Where an append's result goes: a future's channel, or a callback run on
+/// the writer thread right after the fsync (for the raft driver, which
+/// waits on its own inbox rather than on futures).
+pub(crate) enum AppendReply {
+    Channel(oneshot::Sender<Result<Appended>>),
+    Callback(Box<dyn FnOnce(Result<Appended>) + Send>),
+}
+
+impl AppendReply {
+    pub(crate) fn send_closed(self) {
+        self.send(Err(Error::Closed));
+    }
+
+    fn send(self, result: Result<Appended>) {
+        match self {
+            AppendReply::Channel(tx) => {
+                let _ = tx.send(result);
+            }
+            AppendReply::Callback(f) => f(result),
+        }
+    }
+}
+
 pub(crate) enum Request {
     Append {
         entries: Vec<Bytes>,
         /// Encoded size (entries plus their length prefixes).
         bytes: usize,
-        reply: oneshot::Sender<Result<Appended>>,
+        reply: AppendReply,
     },
     TruncateAfter {
         seq: Seq,
@@ -72,7 +95,7 @@ pub(crate) enum Request {
 
 struct AppendRequest {
     entries: Vec<Bytes>,
-    reply: oneshot::Sender<Result<Appended>>,
+    reply: AppendReply,
 }
 
 /// The segment being written.
@@ -294,12 +317,12 @@ impl Writer {
                         last: seq.plus(count - 1),
                     };
                     seq = seq.plus(count);
-                    let _ = request.reply.send(Ok(appended));
+                    request.reply.send(Ok(appended));
                 }
             }
             Err(e) => {
                 for request in group {
-                    let _ = request.reply.send(Err(duplicate(&e)));
+                    request.reply.send(Err(duplicate(&e)));
                 }
             }
         }
