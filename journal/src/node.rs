@@ -224,8 +224,9 @@ struct Driver {
     persisted_rx: Receiver<(u64, Result<()>)>,
     /// Readys whose entries are being made durable, oldest first, with the
     /// messages that may only be sent once they are.
-    /// (Ready number, has entries being written, messages to send after).
-    persisting: std::collections::VecDeque<(u64, bool, Vec<Message>)>,
+    /// (Ready number, last raft index it writes or 0 if it writes nothing,
+    /// messages to send once it is durable).
+    persisting: std::collections::VecDeque<(u64, u64, Vec<Message>)>,
     dir: PathBuf,
     node: RawNode<RaftStorage>,
     shared: Arc<ReplicaShared>,
@@ -318,9 +319,13 @@ impl Driver {
     fn on_persisted(&mut self, number: u64) {
         // Everything up to `number`, then any following Readys that had no
         // entries of their own and only waited to keep message order.
-        while let Some(&(n, has_io, _)) = self.persisting.front() {
+        while let Some(&(n, last_index, _)) = self.persisting.front() {
+            let has_io = last_index != 0;
             if n > number && has_io {
                 break;
+            }
+            if has_io {
+                self.node.mut_store().mark_durable(last_index);
             }
             if let Some((_, _, messages)) = self.persisting.pop_front() {
                 if !messages.is_empty() {
@@ -402,7 +407,8 @@ impl Driver {
             self.node.mut_store().append_async(&entries, move |result| {
                 let _ = done.send((number, result));
             })?;
-            self.persisting.push_back((number, true, persisted_messages));
+            let last_index = entries.last().map_or(0, |e| e.index);
+            self.persisting.push_back((number, last_index, persisted_messages));
             self.node.advance_append_async(ready);
         } else if has_snapshot {
             self.node.advance_append_async(ready);
@@ -414,7 +420,7 @@ impl Driver {
                 self.transport.send(persisted_messages);
             } else {
                 // Keep message order behind the persists still in flight.
-                self.persisting.push_back((number, false, persisted_messages));
+                self.persisting.push_back((number, 0, persisted_messages));
             }
         }
         self.node.advance_apply();
@@ -424,7 +430,7 @@ impl Driver {
     /// Blocks until every queued persist has completed (before a snapshot
     /// install resets the log under them).
     fn wait_for_persists(&mut self) -> Result<()> {
-        while self.persisting.iter().any(|&(_, has_io, _)| has_io) {
+        while self.persisting.iter().any(|&(_, last_index, _)| last_index != 0) {
             match self.persisted_rx.recv() {
                 Ok((number, result)) => {
                     result?;

@@ -118,6 +118,13 @@ pub struct RaftStorage {
     base: (u64, u64),
     last: u64,
     terms: TermRuns,
+    /// Entries handed to the segment store but maybe not durable yet:
+    /// `unpersisted[0]` has raft index `unpersisted_from`, and the rest
+    /// follow up to `last`. raft-rs reads them back from storage as soon as
+    /// they are submitted (durability is tracked apart), and the segment
+    /// store serves only durable entries, so they are served from here.
+    unpersisted: std::collections::VecDeque<Entry>,
+    unpersisted_from: u64,
     state: Arc<RwLock<JournalState>>,
 }
 
@@ -199,50 +206,14 @@ impl RaftStorage {
             base,
             last,
             terms,
+            unpersisted: std::collections::VecDeque::new(),
+            unpersisted_from: last + 1,
             state,
         })
     }
 
     pub fn log(&self) -> &Arc<Log> {
         &self.log
-    }
-
-    /// Persists entries from a Ready (overwriting a conflicting suffix).
-    /// Durable when it returns.
-    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
-        let Some(first) = entries.first() else {
-            return Ok(());
-        };
-        let first_index = first.index;
-        if first_index <= self.base.0 {
-            return Err(Error::InvalidArgument(format!(
-                "raft asked to overwrite compacted index {first_index} (base {})",
-                self.base.0
-            )));
-        }
-        if first_index > self.last + 1 {
-            return Err(Error::InvalidArgument(format!(
-                "raft entries start at {first_index}, past the log's end {}",
-                self.last
-            )));
-        }
-        if first_index <= self.last {
-            self.log.truncate_after(Seq(first_index - 1)).wait()?;
-            self.terms.truncate_from(first_index);
-        }
-        let encoded: Vec<Bytes> = entries.iter().map(encode_raft_entry).collect();
-        let appended = self.log.append(encoded).wait()?;
-        if appended.first != Seq(first_index) {
-            return Err(Error::InvalidArgument(format!(
-                "log gave seq {} to raft index {first_index}",
-                appended.first
-            )));
-        }
-        for entry in entries {
-            self.terms.push(entry.index, entry.term);
-        }
-        self.last = appended.last.0;
-        Ok(())
     }
 
     /// Queues entries from a Ready (overwriting a conflicting suffix) and
@@ -266,6 +237,16 @@ impl RaftStorage {
             self.log.truncate_after_queued(Seq(first_index - 1));
             self.terms.truncate_from(first_index);
         }
+        // The cache covers everything from the first index not known to be
+        // durable; an overwrite cuts it (or restarts it) at `first_index`.
+        if first_index < self.unpersisted_from {
+            self.unpersisted.clear();
+            self.unpersisted_from = first_index;
+        } else {
+            self.unpersisted
+                .truncate((first_index - self.unpersisted_from) as usize);
+        }
+        self.unpersisted.extend(entries.iter().cloned());
         let encoded: Vec<Bytes> = entries.iter().map(encode_raft_entry).collect();
         for entry in entries {
             self.terms.push(entry.index, entry.term);
@@ -282,6 +263,15 @@ impl RaftStorage {
             })
         });
         Ok(())
+    }
+
+    /// Entries up to `index` are durable (and readable from the segment
+    /// store): drop them from the in-flight cache.
+    pub fn mark_durable(&mut self, index: u64) {
+        while self.unpersisted_from <= index && !self.unpersisted.is_empty() {
+            self.unpersisted.pop_front();
+            self.unpersisted_from += 1;
+        }
     }
 
     /// Takes a new hard state; makes it durable now if the term or vote
@@ -313,6 +303,8 @@ impl RaftStorage {
         self.log.append_one(encode_entry(meta.term, KIND_BASE, &[])).wait()?;
         self.base = (meta.index, meta.term);
         self.last = meta.index;
+        self.unpersisted.clear();
+        self.unpersisted_from = meta.index + 1;
         self.terms = TermRuns::default();
         self.terms.push(meta.index, meta.term);
         let mut hs = self.hard_state.clone();
@@ -372,7 +364,8 @@ impl Storage for RaftStorage {
         let mut out = Vec::new();
         let mut size = 0u64;
         let mut next = low;
-        while next < high {
+        let durable_end = high.min(self.unpersisted_from);
+        while next < durable_end {
             let chunk = self
                 .log
                 .read(Seq(next), max_size.min(16 << 20) as usize)
@@ -381,8 +374,8 @@ impl Storage for RaftStorage {
                 return Err(raft::Error::Store(StorageError::Unavailable));
             }
             for stored in chunk {
-                if stored.seq.0 >= high {
-                    return Ok(out);
+                if stored.seq.0 >= durable_end {
+                    break;
                 }
                 let entry_size = stored.data.len() as u64;
                 if !out.is_empty() && size + entry_size > max_size {
@@ -393,6 +386,18 @@ impl Storage for RaftStorage {
                 out.push(to_raft_entry(stored.seq.0, decoded));
                 next = stored.seq.0 + 1;
             }
+        }
+        while next < high {
+            let Some(entry) = self.unpersisted.get((next - self.unpersisted_from) as usize) else {
+                return Err(raft::Error::Store(StorageError::Unavailable));
+            };
+            let entry_size = entry.data.len() as u64;
+            if !out.is_empty() && size + entry_size > max_size {
+                return Ok(out);
+            }
+            size += entry_size;
+            out.push(entry.clone());
+            next += 1;
         }
         Ok(out)
     }

@@ -245,6 +245,15 @@ impl Cluster {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(25).collect();
             out.push_str(&format!("--- replica {id} (last lines) ---\n"));
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                if line.contains("panicked") || line.contains("ERROR") {
+                    for l in &lines[i..(i + 3).min(lines.len())] {
+                        out.push_str(l);
+                        out.push('\n');
+                    }
+                }
+            }
             for line in tail.into_iter().rev() {
                 out.push_str(line);
                 out.push('\n');
