@@ -82,6 +82,11 @@ pub enum Input {
     /// Several proposals, in order, from one read of a client connection:
     /// proposed together, they go into one Ready and one fsync.
     ProposeMany(Vec<(Command, ProposeReply)>),
+    /// A peer connected with this data-directory incarnation.
+    PeerIncarnation {
+        peer: NodeId,
+        incarnation: u64,
+    },
     /// Finish the Ready in progress and stop.
     Stop,
 }
@@ -198,6 +203,7 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
         since_checkpoint: 0,
         options: options.clone(),
         was_leader: false,
+        incarnations: std::collections::HashMap::new(),
     };
     let thread = thread::Builder::new()
         .name(format!("raft-{}", options.id))
@@ -236,6 +242,8 @@ struct Driver {
     since_checkpoint: u64,
     options: NodeOptions,
     was_leader: bool,
+    /// Last data-directory incarnation seen from each peer.
+    incarnations: std::collections::HashMap<NodeId, u64>,
 }
 
 /// Bound on inputs handled between two Readys, so ticks and Readys keep
@@ -298,7 +306,16 @@ impl Driver {
     /// Returns true on `Stop`.
     fn handle(&mut self, input: Input) -> bool {
         match input {
-            Input::Raft(message) => {
+            Input::Raft(mut message) => {
+                // A leader that has not yet learnt that this replica lost
+                // its log (wiped) may send a commit index beyond it; raft
+                // would abort. The true commit is never past our log's end.
+                if message.get_msg_type() == MessageType::MsgHeartbeat {
+                    let last = self.node.raft.raft_log.last_index();
+                    if message.commit > last {
+                        message.commit = last;
+                    }
+                }
                 if let Err(e) = self.node.step(*message) {
                     tracing::debug!(error = %e, "raft rejected a peer message");
                 }
@@ -307,6 +324,21 @@ impl Driver {
             Input::ProposeMany(proposals) => {
                 for (command, reply) in proposals {
                     self.propose(command, reply);
+                }
+            }
+            Input::PeerIncarnation { peer, incarnation } => {
+                let known = self.incarnations.insert(peer, incarnation);
+                if known.is_some_and(|k| k != incarnation) && self.node.raft.state == StateRole::Leader {
+                    // The peer lost its state: forget what we thought it
+                    // had and probe it again (entries, or a snapshot).
+                    if let Some(progress) = self.node.raft.mut_prs().get_mut(peer) {
+                        info!(
+                            peer,
+                            "peer restarted with a new data directory; probing it from scratch"
+                        );
+                        progress.matched = 0;
+                        progress.become_probe();
+                    }
                 }
             }
             Input::Stop => return true,

@@ -95,6 +95,7 @@ impl Replica {
         if repairing {
             repair_from_leader(&log, &config).await?;
         }
+        let incarnation = incarnation(&config.data_dir)?;
         let log = Arc::new(log);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -111,7 +112,13 @@ impl Replica {
             }
             let (tx, rx) = mpsc::channel::<Message>(config.peer_queue);
             peer_queues.insert(peer, tx);
-            tasks.push(tokio::spawn(peer_sender(config.id, peer, addr.clone(), rx)));
+            tasks.push(tokio::spawn(peer_sender(
+                config.id,
+                incarnation,
+                peer,
+                addr.clone(),
+                rx,
+            )));
         }
         let transport = Box::new(PeerTransport { queues: peer_queues });
         let node_options = config.node.clone();
@@ -149,6 +156,28 @@ impl Drop for Replica {
             task.abort();
         }
     }
+}
+
+/// This data directory's incarnation: a random number made when the
+/// directory is first used, so that peers can tell a restart from a wipe.
+fn incarnation(dir: &std::path::Path) -> Result<u64> {
+    let path = dir.join("incarnation");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return text.trim().parse().map_err(|e| Error::Corruption {
+            path: path.clone(),
+            offset: 0,
+            reason: format!("incarnation: {e}"),
+        });
+    }
+    let value: u64 = rand::random::<u64>() | 1;
+    let tmp = dir.join("incarnation.tmp");
+    std::fs::write(&tmp, value.to_string()).map_err(|e| Error::io("writing", &tmp, e))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
+    crate::log::sync_directory(dir)?;
+    Ok(value)
 }
 
 /// Refills a salvaged log from the raft leader before this replica rejoins
@@ -247,10 +276,10 @@ impl Transport for PeerTransport {
 }
 
 /// Dials `peer` and streams raft messages to it, reconnecting with backoff.
-async fn peer_sender(me: NodeId, peer: NodeId, addr: String, mut queue: mpsc::Receiver<Message>) {
+async fn peer_sender(me: NodeId, incarnation: u64, peer: NodeId, addr: String, mut queue: mpsc::Receiver<Message>) {
     let mut backoff = Duration::from_millis(20);
     loop {
-        match connect_peer(me, &addr).await {
+        match connect_peer(me, incarnation, &addr).await {
             Ok(mut stream) => {
                 backoff = Duration::from_millis(20);
                 debug!(peer, %addr, "peer link up");
@@ -289,12 +318,12 @@ fn push_raft_frame(message: &Message, out: &mut BytesMut) {
     }
 }
 
-async fn connect_peer(me: NodeId, addr: &str) -> std::result::Result<TcpStream, WireError> {
+async fn connect_peer(me: NodeId, incarnation: u64, addr: &str) -> std::result::Result<TcpStream, WireError> {
     let mut stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
         .await
         .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
     stream.set_nodelay(true)?;
-    handshake(&mut stream, Role::Peer { from: me }).await?;
+    handshake(&mut stream, Role::Peer { from: me, incarnation }).await?;
     Ok(stream)
 }
 
@@ -379,8 +408,15 @@ async fn serve_connection(stream: TcpStream, ctx: Arc<SessionContext>) -> std::r
     };
     write_frame(&mut write_half, FrameKind::HelloReply, &encode_body(&welcome)).await?;
     match hello.role {
-        Role::Peer { from } => {
+        Role::Peer { from, incarnation } => {
             drop(write_half);
+            send_input(
+                &ctx.inbox,
+                Input::PeerIncarnation {
+                    peer: from,
+                    incarnation,
+                },
+            )?;
             serve_peer(from, reader, ctx).await
         }
         Role::Client => serve_client(reader, write_half, ctx).await,

@@ -174,9 +174,12 @@ pub fn decode_body<'a, T: Deserialize<'a>>(what: &'static str, bytes: &'a [u8]) 
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
-    /// A raft peer with this id, about to send raft messages.
+    /// A raft peer with this id, about to send raft messages. `incarnation`
+    /// is random per data directory: a new value tells the leader that the
+    /// peer lost its state (wiped), so that it re-probes it from scratch.
     Peer {
         from: NodeId,
+        incarnation: u64,
     },
     Client,
 }
