@@ -226,59 +226,35 @@ impl Writer {
             match request {
                 Request::Append { entries, bytes, reply } => {
                     let lingering = Linger::start();
-                    let mut group_entries = entries.len();
-                    let mut group_bytes = bytes;
-                    let mut group = vec![AppendRequest { entries, reply }];
+                    let mut group = Group::default();
+                    group.push(entries, bytes, reply);
                     // Take whatever else is already waiting, within bounds.
                     loop {
-                        match requests.try_recv() {
-                            Ok(Request::Append { entries, bytes, reply }) => {
-                                if group_entries + entries.len() > self.options.max_group_entries
-                                    || group_bytes + bytes > self.options.max_group_bytes
-                                {
-                                    carried = Some(Request::Append { entries, bytes, reply });
-                                    break;
-                                }
-                                group_entries += entries.len();
-                                group_bytes += bytes;
-                                group.push(AppendRequest { entries, reply });
-                            }
-                            Ok(other) => {
-                                carried = Some(other);
-                                break;
-                            }
-                            Err(TryRecvError::Empty) if carried.is_none() => {
-                                // Linger: the writers answered by the last
-                                // flush are resubmitting right now; a few
-                                // microseconds gather them into this group
-                                // instead of the next. Only when the log is
-                                // busy (the last group had several appends),
-                                // never longer than a quarter of a flush, and
-                                // only while appends keep arriving.
-                                if !lingering.should_wait(last_group_appends, last_flush, group.len()) {
-                                    break;
-                                }
+                        let next = match requests.try_recv() {
+                            Ok(request) => request,
+                            // Linger: the writers answered by the last flush
+                            // are resubmitting right now; a few microseconds
+                            // gather them into this group instead of the
+                            // next. Only when the log is busy (the last group
+                            // had several appends), never longer than a
+                            // quarter of a flush, and only while appends keep
+                            // arriving.
+                            Err(TryRecvError::Empty)
+                                if lingering.should_wait(last_group_appends, last_flush, group.appends.len()) =>
+                            {
                                 match requests.recv_timeout(LINGER_GAP) {
-                                    Ok(request) => {
-                                        carried = Some(request);
-                                        if let Some(Request::Append { entries, bytes, reply }) = carried.take() {
-                                            if group_entries + entries.len() > self.options.max_group_entries
-                                                || group_bytes + bytes > self.options.max_group_bytes
-                                            {
-                                                carried = Some(Request::Append { entries, bytes, reply });
-                                                break;
-                                            }
-                                            group_entries += entries.len();
-                                            group_bytes += bytes;
-                                            group.push(AppendRequest { entries, reply });
-                                        }
-                                    }
+                                    Ok(request) => request,
                                     Err(_) => break,
                                 }
                             }
                             Err(_) => break,
+                        };
+                        if let Some(left_out) = group.join(next, &self.options) {
+                            carried = Some(left_out);
+                            break;
                         }
                     }
+                    let group = group.appends;
                     last_group_appends = group.len();
                     let flush_started = Instant::now();
                     self.commit_group(group);
@@ -595,6 +571,37 @@ impl Writer {
             poison.get_or_insert_with(|| cause.clone());
         }
         Error::Poisoned { cause }
+    }
+}
+
+/// The appends of one group commit and their totals.
+#[derive(Default)]
+struct Group {
+    appends: Vec<AppendRequest>,
+    entries: usize,
+    bytes: usize,
+}
+
+impl Group {
+    fn push(&mut self, entries: Vec<Bytes>, bytes: usize, reply: AppendReply) {
+        self.entries += entries.len();
+        self.bytes += bytes;
+        self.appends.push(AppendRequest { entries, reply });
+    }
+
+    /// Adds `request` if it is an append that fits the group's bounds;
+    /// otherwise hands it back, to start the next round.
+    fn join(&mut self, request: Request, options: &LogOptions) -> Option<Request> {
+        match request {
+            Request::Append { entries, bytes, reply }
+                if self.entries + entries.len() <= options.max_group_entries
+                    && self.bytes + bytes <= options.max_group_bytes =>
+            {
+                self.push(entries, bytes, reply);
+                None
+            }
+            other => Some(other),
+        }
     }
 }
 

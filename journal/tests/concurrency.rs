@@ -59,3 +59,36 @@ fn concurrent_appenders_get_unique_dense_seqs() {
         }
     }
 }
+
+/// Control requests (trim) arriving while a busy log gathers a group are
+/// never lost: each one gets its own answer.
+#[test]
+fn control_requests_interleaved_with_busy_appends_are_all_answered() {
+    for io in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Log::open(dir.path(), small_segments(io)).unwrap());
+        let appenders: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        log.append_one(format!("{t}-{i}").into_bytes()).wait().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let trimmer = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    log.trim(Seq(1)).wait().expect("every trim is answered");
+                }
+            })
+        };
+        for a in appenders {
+            a.join().unwrap();
+        }
+        trimmer.join().unwrap();
+        assert_eq!(log.next_seq(), Seq(8 * 300 + 1));
+    }
+}
