@@ -22,7 +22,7 @@ use tracing::{error, info};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::hard_state::HardStateFile;
-use crate::ids::{LeaderId, NodeId};
+use crate::ids::NodeId;
 use crate::log::Log;
 use crate::raft_storage::{decode_entry, RaftStorage, KIND_BASE};
 use crate::seq::Seq;
@@ -619,14 +619,4 @@ pub fn accepted_payload(state: &JournalState, seq: Seq, stored: &bytes::Bytes) -
         Ok(Command::Append { payload, .. }) if state.is_accepted_append(seq.0) => Some(payload),
         _ => None,
     }
-}
-
-/// Messages whose loss a peer link may report as unreachable.
-pub fn is_append(message: &Message) -> bool {
-    message.get_msg_type() == MessageType::MsgAppend
-}
-
-/// The leader register, for status reports.
-pub fn leader_of(state: &JournalState) -> LeaderId {
-    state.leader
 }
