@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     align_up, encode_batch, segment_salt, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_FLAG_RESET, SEGMENT_HEADER_LEN,
 };
-use crate::io::{IoBackend, StageError};
+use crate::io::{AlignedBuf, AppendTarget, IoBackend, StageError};
 use crate::log::{read_batch, Counters, Index, IndexedSegment, LogOptions, Shared};
 use crate::recovery::Recovered;
 use crate::scan::BatchLoc;
@@ -102,6 +102,7 @@ struct AppendRequest {
 struct Active {
     path: PathBuf,
     file: Arc<fs::File>,
+    target: AppendTarget,
     write_offset: u64,
     chain: u32,
     capacity: u64,
@@ -126,6 +127,8 @@ pub(crate) struct Writer {
     next_segment_id: u64,
     /// Reused encoding buffer.
     buf: Vec<u8>,
+    /// Reused aligned buffer for direct writes.
+    aligned: AlignedBuf,
 }
 
 impl Writer {
@@ -148,9 +151,11 @@ impl Writer {
                     .map_err(|e| Error::io("reading metadata of", &segment.path, e))?
                     .len()
                     .max(options.segment_size_bytes);
+                let target = append_target(backend.as_ref(), &segment.path, &file, segment.end_offset)?;
                 active = Some(Active {
                     path: segment.path.clone(),
                     file: file.clone(),
+                    target,
                     write_offset: segment.end_offset,
                     chain: segment.chain,
                     capacity,
@@ -189,6 +194,7 @@ impl Writer {
             next_seq,
             next_segment_id: last_id.map_or(1, |id| id + 1),
             buf: Vec::new(),
+            aligned: AlignedBuf::default(),
         };
         if writer.active.is_none() {
             // A fresh directory, or the tail was torn: never append into a
@@ -323,7 +329,13 @@ impl Writer {
         )
         .map_err(|e| Error::InvalidArgument(format!("cannot encode append: {e}")))?;
         let offset = active.write_offset;
-        if let Err(failure) = self.backend.write_durable(&active.file, offset, &self.buf) {
+        if let Err(failure) = active.target.append(
+            self.backend.as_mut(),
+            &active.file,
+            offset,
+            &self.buf,
+            &mut self.aligned,
+        ) {
             let path = active.path.clone();
             return Err(self.poison(failure, &path, offset, self.buf.len()));
         }
@@ -405,7 +417,14 @@ impl Writer {
             chain = crc;
             bytes.extend_from_slice(&buf);
         }
-        if let Err(failure) = self.backend.write_durable(&prepared.file, 0, &bytes) {
+        let mut target = match append_target(self.backend.as_ref(), &prepared.path, &prepared.file, 0) {
+            Ok(target) => target,
+            Err(e) => {
+                let _ = fs::remove_file(&prepared.path);
+                return Err(e);
+            }
+        };
+        if let Err(failure) = target.append(self.backend.as_mut(), &prepared.file, 0, &bytes, &mut self.aligned) {
             let _ = fs::remove_file(&prepared.path);
             return Err(self.poison(failure, &prepared.path, 0, bytes.len()));
         }
@@ -425,6 +444,7 @@ impl Writer {
         self.active = Some(Active {
             path: path.clone(),
             file: file.clone(),
+            target,
             write_offset: bytes.len() as u64,
             chain,
             capacity: self.options.segment_size_bytes.max(bytes.len() as u64),
@@ -571,6 +591,22 @@ impl Writer {
             poison.get_or_insert_with(|| cause.clone());
         }
         Error::Poisoned { cause }
+    }
+}
+
+/// How appends reach `path`: direct if the backend prefers it and the
+/// filesystem supports O_DIRECT (tmpfs does not), buffered otherwise.
+fn append_target(backend: &dyn IoBackend, path: &std::path::Path, file: &fs::File, end: u64) -> Result<AppendTarget> {
+    if !backend.prefers_direct() {
+        return Ok(AppendTarget::buffered());
+    }
+    match AppendTarget::direct(path, file, end) {
+        Ok(target) => Ok(target),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            debug!(segment = %path.display(), "O_DIRECT unsupported here; buffered appends");
+            Ok(AppendTarget::buffered())
+        }
+        Err(e) => Err(Error::io("opening for direct writes", path, e)),
     }
 }
 

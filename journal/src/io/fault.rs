@@ -99,4 +99,14 @@ impl IoBackend for FaultyIo {
         self.faults.check(FaultPoint::Sync)?;
         self.inner.sync_all(file)
     }
+
+    fn prefers_direct(&self) -> bool {
+        self.inner.prefers_direct()
+    }
+
+    fn write_durable_direct(&mut self, file: &File, offset: u64, buf: &[u8]) -> Result<(), StageError> {
+        self.faults.check(FaultPoint::Write).map_err(StageError::write)?;
+        self.inner.write_durable_direct(file, offset, buf)?;
+        self.faults.check(FaultPoint::Sync).map_err(StageError::sync)
+    }
 }

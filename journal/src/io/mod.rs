@@ -4,6 +4,7 @@
 //! io_uring backend, the portable backend and the fault-injecting wrapper are
 //! interchangeable and every test runs against each of them.
 
+pub(crate) mod direct;
 pub(crate) mod fault;
 mod sync;
 mod uring;
@@ -12,6 +13,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 
+pub use direct::{AlignedBuf, AppendTarget, DIRECT_ALIGN};
 pub use fault::{FaultInjector, FaultPoint};
 pub use sync::SyncIo;
 pub use uring::UringIo;
@@ -109,6 +111,19 @@ pub trait IoBackend: Send {
 
     /// fsync (data and metadata) of a file or a directory.
     fn sync_all(&mut self, file: &File) -> io::Result<()>;
+
+    /// Whether appends should use O_DIRECT + RWF_DSYNC (see `direct.rs`).
+    fn prefers_direct(&self) -> bool {
+        false
+    }
+
+    /// A durable write of block-aligned `buf` at a block-aligned `offset`
+    /// of a file opened with O_DIRECT.
+    fn write_durable_direct(&mut self, file: &File, offset: u64, buf: &[u8]) -> Result<(), StageError> {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(buf, offset).map_err(StageError::write)?;
+        file.sync_data().map_err(StageError::sync)
+    }
 }
 
 /// Builds the backend for `mode`; `Auto` falls back to [`SyncIo`] when an
