@@ -1,7 +1,11 @@
 //! Memoir's memory node: the in-memory, Redis-compatible store whose writes
 //! are acknowledged only after the journal commits them.
 //!
-//! Not built yet: this crate is reserved in the workspace so that the code
-//! map in ARCHITECTURE.md is stable. The memory node comes after the
-//! replicated journal (see the issue tracker), and its invariant is already
-//! fixed: **engine/ never touches the disk**; durability is the journal's.
+//! The memory node itself (keyspace, command execution, durable write path)
+//! is the next piece of work (see the issue tracker); its invariant is
+//! already fixed: **engine/ never touches the disk**; durability is the
+//! journal's.
+//!
+//! Built so far: [`resp`], the RESP2/RESP3 request parser and reply encoder.
+
+pub mod resp;
