@@ -561,6 +561,7 @@ impl Driver {
         if let Some(&before) = trims.iter().max() {
             self.node.mut_store().compact(before)?;
         }
+        self.node.mut_store().mark_applied(last);
         let _ = self.shared.applied.send_replace(last);
         Ok(())
     }

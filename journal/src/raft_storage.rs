@@ -125,6 +125,11 @@ pub struct RaftStorage {
     /// store serves only durable entries, so they are served from here.
     unpersisted: std::collections::VecDeque<Entry>,
     unpersisted_from: u64,
+    /// Highest index known durable, and highest applied: cached entries are
+    /// dropped only once both (applying reads them back, and with direct
+    /// I/O the page cache no longer holds them).
+    durable_to: u64,
+    applied_to: u64,
     state: Arc<RwLock<JournalState>>,
 }
 
@@ -208,6 +213,8 @@ impl RaftStorage {
             terms,
             unpersisted: std::collections::VecDeque::new(),
             unpersisted_from: last + 1,
+            durable_to: last,
+            applied_to: applied,
             state,
         })
     }
@@ -237,8 +244,10 @@ impl RaftStorage {
             self.log.truncate_after_queued(Seq(first_index - 1));
             self.terms.truncate_from(first_index);
         }
-        // The cache covers everything from the first index not known to be
-        // durable; an overwrite cuts it (or restarts it) at `first_index`.
+        // The cache covers everything from the first index not yet both
+        // durable and applied; an overwrite cuts it (or restarts it) at
+        // `first_index`.
+        self.durable_to = self.durable_to.min(first_index - 1);
         if first_index < self.unpersisted_from {
             self.unpersisted.clear();
             self.unpersisted_from = first_index;
@@ -268,7 +277,19 @@ impl RaftStorage {
     /// Entries up to `index` are durable (and readable from the segment
     /// store): drop them from the in-flight cache.
     pub fn mark_durable(&mut self, index: u64) {
-        while self.unpersisted_from <= index && !self.unpersisted.is_empty() {
+        self.durable_to = self.durable_to.max(index);
+        self.release_cache();
+    }
+
+    /// Entries up to `index` are applied.
+    pub fn mark_applied(&mut self, index: u64) {
+        self.applied_to = self.applied_to.max(index);
+        self.release_cache();
+    }
+
+    fn release_cache(&mut self) {
+        let upto = self.durable_to.min(self.applied_to);
+        while self.unpersisted_from <= upto && !self.unpersisted.is_empty() {
             self.unpersisted.pop_front();
             self.unpersisted_from += 1;
         }
@@ -305,6 +326,8 @@ impl RaftStorage {
         self.last = meta.index;
         self.unpersisted.clear();
         self.unpersisted_from = meta.index + 1;
+        self.durable_to = meta.index;
+        self.applied_to = meta.index;
         self.terms = TermRuns::default();
         self.terms.push(meta.index, meta.term);
         let mut hs = self.hard_state.clone();
