@@ -300,3 +300,76 @@ async fn a_bit_flip_in_a_follower_segment_is_repaired_from_peers() {
         "the repaired replica serves exactly the leader's data"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_below_the_leaders_trim_point_is_rebuilt_from_a_snapshot() {
+    let seed = seed("damage_below_trim");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut cluster = Cluster::start();
+    let client = cluster.client(Duration::from_secs(10));
+    let leader = LeaderId::random();
+    client.set_leader(leader, LeaderId::NONE).await.expect("set_leader");
+    let mut last = Seq(0);
+    for chunk in 0..90 {
+        let pending: Vec<_> = (0..100)
+            .map(|i| client.append(Bytes::from(format!("{chunk}-{i}-{}", "z".repeat(300))), leader))
+            .collect();
+        for p in pending {
+            last = p.await.expect("append");
+        }
+    }
+    let raft_leader = cluster.raft_leader(Duration::from_secs(5)).await;
+    let follower = raft_leader % 3 + 1;
+    cluster.wait_applied(follower, last.0, Duration::from_secs(10)).await;
+    cluster.kill(follower);
+
+    // Damage the follower's oldest segment, then let the others trim it away.
+    let files = segments(&cluster.data_dir(follower));
+    let victim = &files[0];
+    let mut bytes = std::fs::read(victim).expect("read segment");
+    let id =
+        memoir_journal::segment::parse_segment_file_name(victim.file_name().and_then(|n| n.to_str()).expect("name"))
+            .expect("segment id");
+    let scan = memoir_journal::scan::scan_segment(&bytes, id).expect("scan");
+    let batch = scan.batches[rng.gen_range(0..scan.batches.len())];
+    bytes[batch.offset as usize + memoir_journal::format::BATCH_HEADER_LEN + 1] ^= 0x20;
+    std::fs::write(victim, &bytes).expect("write segment");
+    let trimmed = client.trim(last).await.expect("trim");
+    let more = client
+        .append(Bytes::from_static(b"after trim"), leader)
+        .await
+        .expect("append");
+    let status = client.status().await.expect("status");
+    assert!(
+        status.first_retained > batch.first_seq,
+        "the damaged range is trimmed on the leader: {status:?}"
+    );
+    eprintln!(
+        "trimmed before {trimmed}, leader retains from {}",
+        status.first_retained
+    );
+
+    cluster.spawn(follower);
+    cluster.wait_applied(follower, more.0, Duration::from_secs(15)).await;
+    let logs = cluster.log_of(follower);
+    assert!(logs.contains("rebuilding this replica from a snapshot"), "{logs}");
+    // The rebuilt replica serves what it holds (from its snapshot on),
+    // identical to the leader, and refuses what it does not.
+    let newest = client
+        .append(Bytes::from_static(b"after rebuild"), leader)
+        .await
+        .expect("append");
+    cluster.wait_applied(follower, newest.0, Duration::from_secs(10)).await;
+    let from = cluster.status(follower).await.expect("status").first_retained;
+    let direct = cluster.client_of(follower, Duration::from_secs(5));
+    let mine = direct.read(from, 1 << 20).await.expect("read");
+    let theirs = client.read(from, 1 << 20).await.expect("read");
+    assert!(mine.entries.iter().any(|(_, p)| p.as_ref() == b"after rebuild"));
+    assert_eq!(mine.entries, theirs.entries[..mine.entries.len()]);
+    if from > Seq(more.0 + 1) {
+        assert!(matches!(
+            direct.read(more, 100).await,
+            Err(memoir_journal::client::ClientError::Trimmed(_))
+        ));
+    }
+}

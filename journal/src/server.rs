@@ -197,7 +197,23 @@ async fn repair_from_leader(log: &Log, config: &ReplicaConfig) -> Result<()> {
                 info!(entries = fetched, next = %log.next_seq(), "journal log repaired from the raft leader");
                 return Ok(());
             }
-            Err(reason) => {
+            Err(FetchError::Trimmed(reason)) => {
+                // The leader no longer has the damaged range: start over as
+                // a replica that lost its log. The log restarts empty (raft
+                // storage re-bases it at the state checkpoint), the hard state
+                // (term, vote) is kept, and a new incarnation makes the leader
+                // re-probe this replica and send it a snapshot.
+                warn!(%reason, "the leader has trimmed the damaged range; rebuilding this replica from a snapshot");
+                log.reset(Seq::FIRST).await?;
+                let path = config.data_dir.join("incarnation");
+                match std::fs::remove_file(&path) {
+                    Ok(()) => crate::log::sync_directory(&config.data_dir)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("removing", &path, e)),
+                }
+                return Ok(());
+            }
+            Err(FetchError::NotYet(reason)) => {
                 if attempt % 20 == 1 {
                     warn!(%reason, "cannot repair from a leader yet; retrying");
                 }
@@ -207,7 +223,22 @@ async fn repair_from_leader(log: &Log, config: &ReplicaConfig) -> Result<()> {
     }
 }
 
-async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Result<usize, String> {
+enum FetchError {
+    /// The leader's log starts after the entry we need.
+    Trimmed(String),
+    /// No leader, or a network error: try again.
+    NotYet(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Trimmed(s) | FetchError::NotYet(s) => f.write_str(s),
+        }
+    }
+}
+
+async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Result<usize, FetchError> {
     let mut leader = None;
     for (&id, addr) in &config.peers {
         if id == config.id {
@@ -221,7 +252,7 @@ async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Re
         }
     }
     let Some(addr) = leader else {
-        return Err("no raft leader among the peers".into());
+        return Err(FetchError::NotYet("no raft leader among the peers".into()));
     };
     let mut fetched = 0;
     loop {
@@ -234,23 +265,28 @@ async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Re
             Duration::from_secs(5),
         )
         .await
-        .map_err(|e| e.to_string())?;
-        let ResponseBody::RawEntries { entries, last } = body else {
-            return Err(format!("leader {addr} answered {body:?}"));
+        .map_err(|e| FetchError::NotYet(e.to_string()))?;
+        let (entries, last) = match body {
+            ResponseBody::RawEntries { entries, last } => (entries, last),
+            ResponseBody::Error {
+                kind: ErrorKind::Trimmed,
+                message,
+            } => return Err(FetchError::Trimmed(format!("leader {addr}: {message}"))),
+            other => return Err(FetchError::NotYet(format!("leader {addr} answered {other:?}"))),
         };
         if let Some((first, _)) = entries.first() {
             if *first != log.next_seq() {
-                return Err(format!(
-                    "leader {addr} no longer holds entry {} (trimmed)",
+                return Err(FetchError::Trimmed(format!(
+                    "leader {addr} no longer holds entry {}",
                     log.next_seq()
-                ));
+                )));
             }
         }
         let count = entries.len();
         if count > 0 {
             log.append(entries.into_iter().map(|(_, data)| data).collect())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| FetchError::NotYet(e.to_string()))?;
             fetched += count;
         }
         if log.next_seq() > last || count == 0 {
@@ -642,7 +678,7 @@ fn outcome_body(outcome: Outcome) -> ResponseBody {
 pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> ResponseBody {
     let applied = *shared.applied.borrow();
     let state = shared.read_state();
-    let first = state.trim_before.max(shared.log.first_seq());
+    let first = state.trim_before.max(first_readable(&shared.log));
     if from < first {
         return ResponseBody::Error {
             kind: ErrorKind::Trimmed,
@@ -719,6 +755,24 @@ async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses:
     }
 }
 
+/// The first seq whose entry this replica actually holds: after a snapshot
+/// install the log starts with a base marker that stands for an entry it
+/// never received.
+fn first_readable(log: &Log) -> Seq {
+    let first = log.first_seq();
+    let starts_with_base = log
+        .read(first, 1)
+        .ok()
+        .and_then(|entries| entries.into_iter().next())
+        .and_then(|entry| crate::raft_storage::decode_entry(&entry.data).ok())
+        .is_some_and(|stored| stored.kind == crate::raft_storage::KIND_BASE);
+    if starts_with_base {
+        first.next()
+    } else {
+        first
+    }
+}
+
 pub fn status_report(shared: &ReplicaShared) -> StatusReport {
     let status = shared.status();
     let state = shared.read_state();
@@ -730,7 +784,7 @@ pub fn status_report(shared: &ReplicaShared) -> StatusReport {
         term: status.term,
         committed: Seq(status.commit),
         applied: Seq(*shared.applied.borrow()),
-        first_retained: state.trim_before.max(shared.log.first_seq()),
+        first_retained: state.trim_before.max(first_readable(&shared.log)),
         last_index: Seq(status.last_index),
         leader: state.leader,
         replicas: status.peers,
