@@ -33,6 +33,7 @@ fn config(id: u64, addrs: &[SocketAddr], dir: &std::path::Path) -> ReplicaConfig
     let mut config = ReplicaConfig::new(id, addrs[id as usize - 1], peers, dir.to_path_buf());
     config.node.tick = Duration::from_millis(20);
     config.log.segment_size_bytes = 1 << 20;
+    config.log.io = memoir_journal::IoMode::from_env().expect("MEMOIR_IO is auto, uring or sync");
     config
 }
 
