@@ -2,6 +2,7 @@
 
 mod inspect;
 mod journal_replica;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,12 @@ struct Cli {
 enum Command {
     /// Run one journal replica over a local segment store.
     Journal(journal_replica::Args),
+    /// Status of running servers.
+    Status {
+        /// Journal replicas, comma-separated HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103")]
+        journal: String,
+    },
     /// Print and verify on-disk data.
     Inspect {
         #[command(subcommand)]
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Journal(args) => journal_replica::run(args),
+        Command::Status { journal } => status::journal(&journal),
         Command::Inspect {
             what: Inspect::Segments { dir, entries },
         } => inspect::segments(&dir, entries),

@@ -373,3 +373,17 @@ async fn damage_below_the_leaders_trim_point_is_rebuilt_from_a_snapshot() {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memoir_status_reports_every_replica_and_one_leader() {
+    let cluster = Cluster::start();
+    let raft_leader = cluster.raft_leader(Duration::from_secs(5)).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_memoir"))
+        .args(["status", "--journal", &cluster.addrs().join(",")])
+        .output()
+        .expect("run memoir status");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("replica ")).count(), 3, "{text}");
+    assert!(text.contains(&format!("id={raft_leader} role=leader")), "{text}");
+}
