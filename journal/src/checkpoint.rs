@@ -5,11 +5,11 @@
 //! the entries to replay are always there. Written with a durable rename:
 //! a reader sees the old checkpoint or the new one.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::segment::write_file_durably;
 use crate::state::JournalState;
 
 const MAGIC: &[u8; 4] = b"MJCK";
@@ -28,19 +28,7 @@ pub fn save(dir: &Path, state: &JournalState) -> Result<()> {
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
     bytes.extend_from_slice(&body);
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    let path = dir.join(FILE_NAME);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| Error::io("creating", &tmp, e))?;
-    file.write_all(&bytes).map_err(|e| Error::io("writing", &tmp, e))?;
-    file.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
-    sync_dir(dir)
+    write_file_durably(dir, FILE_NAME, &bytes)
 }
 
 /// The saved state, or `None` if there is no checkpoint yet.
@@ -79,13 +67,6 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<JournalState, (u64, String)> 
         return Err((16, "checksum mismatch".into()));
     }
     JournalState::decode(body).map_err(|e| (HEADER_LEN as u64, format!("undecodable state: {e}")))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    let handle = File::open(dir).map_err(|e| Error::io("opening directory", dir, e))?;
-    handle
-        .sync_all()
-        .map_err(|e| Error::io("syncing directory", PathBuf::from(dir), e))
 }
 
 #[cfg(test)]

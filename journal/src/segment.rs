@@ -88,6 +88,26 @@ pub fn sync_dir(backend: &mut dyn IoBackend, dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("syncing directory", dir, e))
 }
 
+/// Replaces `dir/name` with `bytes` durably: write a temporary file, fsync
+/// it, rename it into place, fsync the directory. A reader sees the old
+/// content or the new, never a mix.
+pub fn write_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let path = dir.join(name);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("creating", &tmp, e))?;
+    file.write_all(bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+    file.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
+    sync_dir(&mut crate::io::SyncIo, dir)
+}
+
 /// Removes files durably, in the given order, then syncs the directory.
 pub fn remove_files(backend: &mut dyn IoBackend, dir: &Path, paths: &[PathBuf]) -> Result<()> {
     if paths.is_empty() {

@@ -170,13 +170,7 @@ fn incarnation(dir: &std::path::Path) -> Result<u64> {
         });
     }
     let value: u64 = rand::random::<u64>() | 1;
-    let tmp = dir.join("incarnation.tmp");
-    std::fs::write(&tmp, value.to_string()).map_err(|e| Error::io("writing", &tmp, e))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("syncing", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &path, e))?;
-    crate::log::sync_directory(dir)?;
+    crate::segment::write_file_durably(dir, "incarnation", value.to_string().as_bytes())?;
     Ok(value)
 }
 
