@@ -310,10 +310,7 @@ impl Log {
     /// the returned future resolves once they are durable. Blocks the calling
     /// thread only while the bounded queue is full.
     pub fn append(&self, entries: Vec<Bytes>) -> Pending<Appended> {
-        if entries.is_empty() {
-            return Pending::ready(Err(Error::InvalidArgument("append needs at least one entry".into())));
-        }
-        if let Err(e) = self.shared.check_poison() {
+        if let Err(e) = self.check_appendable(&entries) {
             return Pending::ready(Err(e));
         }
         let bytes = entries.iter().map(|e| e.len() + 4).sum();
@@ -328,11 +325,7 @@ impl Log {
     /// entries are durable (or failed). For callers that wait on their own
     /// queue rather than on futures; `done` must be quick and never block.
     pub fn append_then(&self, entries: Vec<Bytes>, done: impl FnOnce(Result<Appended>) + Send + 'static) {
-        if entries.is_empty() {
-            done(Err(Error::InvalidArgument("append needs at least one entry".into())));
-            return;
-        }
-        if let Err(e) = self.shared.check_poison() {
+        if let Err(e) = self.check_appendable(&entries) {
             done(Err(e));
             return;
         }
@@ -351,6 +344,14 @@ impl Log {
         if let Err(crossbeam_channel::SendError(Request::Append { reply, .. })) = requests.send(request) {
             reply.send_closed();
         }
+    }
+
+    /// Fails fast, before queueing, on an empty append or a poisoned log.
+    fn check_appendable(&self, entries: &[Bytes]) -> Result<()> {
+        if entries.is_empty() {
+            return Err(Error::InvalidArgument("append needs at least one entry".into()));
+        }
+        self.shared.check_poison()
     }
 
     /// Queues `truncate_after` without waiting; its failure poisons the log,
@@ -549,7 +550,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Makes a directory entry durable (used by tests that craft files by hand).
+/// Makes the entries of a directory (creates, renames, deletes) durable.
 pub fn sync_directory(dir: &Path) -> Result<()> {
     sync_dir(&mut crate::io::SyncIo, dir)
 }

@@ -352,14 +352,6 @@ impl RaftStorage {
         }
         Ok(())
     }
-
-    pub fn first_index_value(&self) -> u64 {
-        self.base.0 + 1
-    }
-
-    pub fn last_index_value(&self) -> u64 {
-        self.last
-    }
 }
 
 impl Storage for RaftStorage {
@@ -441,7 +433,7 @@ impl Storage for RaftStorage {
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(self.first_index_value())
+        Ok(self.base.0 + 1)
     }
 
     fn last_index(&self) -> raft::Result<u64> {
