@@ -82,6 +82,37 @@ fn check_no_loss_no_duplicates(history: &History, log: &[(Seq, Bytes)]) {
     }
 }
 
+/// Appends about 3 MiB (several 1 MiB segments); returns the last seq.
+async fn fill_several_segments(client: &JournalClient, leader: LeaderId) -> Seq {
+    let mut last = Seq(0);
+    for chunk in 0..90 {
+        let pending: Vec<_> = (0..100)
+            .map(|i| client.append(Bytes::from(format!("{chunk}-{i}-{}", "x".repeat(300))), leader))
+            .collect();
+        for p in pending {
+            last = p.await.expect("append");
+        }
+    }
+    last
+}
+
+/// Flips one bit of `segment` that a checksum covers (inside some batch's
+/// header or payload); returns that batch.
+fn flip_checksummed_bit(segment: &std::path::Path, rng: &mut rand::rngs::StdRng) -> memoir_journal::scan::BatchLoc {
+    let mut bytes = std::fs::read(segment).expect("read segment");
+    let name = segment.file_name().and_then(|n| n.to_str()).expect("name");
+    let id = memoir_journal::segment::parse_segment_file_name(name).expect("segment id");
+    let scan = memoir_journal::scan::scan_segment(&bytes, id).expect("scan");
+    let batch = scan.batches[rng.gen_range(0..scan.batches.len())];
+    let header = memoir_journal::format::BatchHeader::decode(&bytes[batch.offset as usize..]).expect("header");
+    let covered = memoir_journal::format::BATCH_HEADER_LEN + header.stored_len as usize;
+    let at = batch.offset as usize + rng.gen_range(0..covered);
+    bytes[at] ^= 1 << rng.gen_range(0..8);
+    std::fs::write(segment, &bytes).expect("write segment");
+    eprintln!("flipped a bit at {} offset {at}", segment.display());
+    batch
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_a_follower_then_the_leader_under_load_loses_nothing() {
     let seed = seed("kill_9_under_load");
@@ -244,15 +275,7 @@ async fn a_bit_flip_in_a_follower_segment_is_repaired_from_peers() {
     let client = cluster.client(Duration::from_secs(10));
     let leader = LeaderId::random();
     client.set_leader(leader, LeaderId::NONE).await.expect("set_leader");
-    // Enough data for several 1 MiB segments.
-    for chunk in 0..90 {
-        let pending: Vec<_> = (0..100)
-            .map(|i| client.append(Bytes::from(format!("{chunk}-{i}-{}", "x".repeat(300))), leader))
-            .collect();
-        for p in pending {
-            p.await.expect("append");
-        }
-    }
+    fill_several_segments(&client, leader).await;
     let log = read_all(&client).await;
     let end = log.last().map(|(s, _)| s.0).unwrap_or(0);
     let raft_leader = cluster.raft_leader(Duration::from_secs(5)).await;
@@ -263,20 +286,7 @@ async fn a_bit_flip_in_a_follower_segment_is_repaired_from_peers() {
     // Flip one bit inside an early segment's batches (not the tail).
     let files = segments(&cluster.data_dir(follower));
     assert!(files.len() >= 3, "several segments: {files:?}");
-    let victim = &files[rng.gen_range(0..files.len() - 1)];
-    let mut bytes = std::fs::read(victim).expect("read segment");
-    // A byte covered by a checksum: inside some batch's header or payload.
-    let id =
-        memoir_journal::segment::parse_segment_file_name(victim.file_name().and_then(|n| n.to_str()).expect("name"))
-            .expect("segment id");
-    let scan = memoir_journal::scan::scan_segment(&bytes, id).expect("scan");
-    let batch = scan.batches[rng.gen_range(0..scan.batches.len())];
-    let header = memoir_journal::format::BatchHeader::decode(&bytes[batch.offset as usize..]).expect("header");
-    let covered = memoir_journal::format::BATCH_HEADER_LEN + header.stored_len as usize;
-    let at = batch.offset as usize + rng.gen_range(0..covered);
-    bytes[at] ^= 1 << rng.gen_range(0..8);
-    std::fs::write(victim, &bytes).expect("write segment");
-    eprintln!("flipped a bit at {} offset {at}", victim.display());
+    flip_checksummed_bit(&files[rng.gen_range(0..files.len() - 1)], &mut rng);
 
     cluster.spawn(follower);
     cluster.wait_applied(follower, end, Duration::from_secs(15)).await;
@@ -309,15 +319,7 @@ async fn damage_below_the_leaders_trim_point_is_rebuilt_from_a_snapshot() {
     let client = cluster.client(Duration::from_secs(10));
     let leader = LeaderId::random();
     client.set_leader(leader, LeaderId::NONE).await.expect("set_leader");
-    let mut last = Seq(0);
-    for chunk in 0..90 {
-        let pending: Vec<_> = (0..100)
-            .map(|i| client.append(Bytes::from(format!("{chunk}-{i}-{}", "z".repeat(300))), leader))
-            .collect();
-        for p in pending {
-            last = p.await.expect("append");
-        }
-    }
+    let last = fill_several_segments(&client, leader).await;
     let raft_leader = cluster.raft_leader(Duration::from_secs(5)).await;
     let follower = raft_leader % 3 + 1;
     cluster.wait_applied(follower, last.0, Duration::from_secs(10)).await;
@@ -325,15 +327,7 @@ async fn damage_below_the_leaders_trim_point_is_rebuilt_from_a_snapshot() {
 
     // Damage the follower's oldest segment, then let the others trim it away.
     let files = segments(&cluster.data_dir(follower));
-    let victim = &files[0];
-    let mut bytes = std::fs::read(victim).expect("read segment");
-    let id =
-        memoir_journal::segment::parse_segment_file_name(victim.file_name().and_then(|n| n.to_str()).expect("name"))
-            .expect("segment id");
-    let scan = memoir_journal::scan::scan_segment(&bytes, id).expect("scan");
-    let batch = scan.batches[rng.gen_range(0..scan.batches.len())];
-    bytes[batch.offset as usize + memoir_journal::format::BATCH_HEADER_LEN + 1] ^= 0x20;
-    std::fs::write(victim, &bytes).expect("write segment");
+    let batch = flip_checksummed_bit(&files[0], &mut rng);
     let trimmed = client.trim(last).await.expect("trim");
     let more = client
         .append(Bytes::from_static(b"after trim"), leader)
