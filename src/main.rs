@@ -2,6 +2,7 @@
 
 mod inspect;
 mod journal_replica;
+mod memory_server;
 mod status;
 
 use std::path::PathBuf;
@@ -28,6 +29,11 @@ struct Cli {
 enum Command {
     /// Run one journal replica over a local segment store.
     Journal(journal_replica::Args),
+    /// Run one memory node (RESP) over a running journal.
+    Server(memory_server::ServerArgs),
+    /// Run a whole local cluster in one process: three journal replicas, a
+    /// primary and a replica memory node, on loopback.
+    Dev(memory_server::DevArgs),
     /// Status of running servers.
     Status {
         /// Journal replicas, comma-separated HOST:PORT.
@@ -62,6 +68,8 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Journal(args) => journal_replica::run(args),
+        Command::Server(args) => memory_server::run_server(args),
+        Command::Dev(args) => memory_server::run_dev(args),
         Command::Status { journal } => status::journal(&journal),
         Command::Inspect {
             what: Inspect::Segments { dir, entries },

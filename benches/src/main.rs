@@ -2,7 +2,10 @@
 //! subcommand that prints human-readable progress on stderr and, as the last
 //! line on stdout, one line of `key=value` pairs that tools parse.
 
+mod failover;
 mod journal;
+mod memory;
+mod redis_compare;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +22,22 @@ enum Command {
     /// Appends through the journal: one local segment store, or (with
     /// --replicas 3) a replicated journal of real processes on loopback.
     Journal(journal::Args),
+    /// redis-benchmark against `memoir dev`, redis-server with appendfsync
+    /// always and redis-server without persistence, one after the other.
+    RedisCompare(redis_compare::Args),
+    /// Time from kill -9 of the primary memory node to the first write the
+    /// new primary acknowledges.
+    Failover(failover::Args),
+    /// Resident memory of `memoir dev` and of redis-server holding the same keys.
+    Memory(memory::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Journal(args) => journal::run(args),
+        Command::RedisCompare(args) => redis_compare::run(args),
+        Command::Failover(args) => failover::run(args),
+        Command::Memory(args) => memory::run(args),
     }
 }

@@ -28,3 +28,13 @@ fn resp_request_corpus_replays_cleanly() {
         assert!(outcome.is_ok(), "corpus input {} panics", path.display());
     }
 }
+
+#[test]
+fn record_decode_corpus_replays_cleanly() {
+    let inputs = corpus("record_decode");
+    assert!(inputs.len() >= 4, "the seed corpus is checked in");
+    for (path, bytes) in inputs {
+        let outcome = std::panic::catch_unwind(|| memoir_engine::record::fuzz_record(&bytes));
+        assert!(outcome.is_ok(), "corpus input {} panics", path.display());
+    }
+}

@@ -285,3 +285,137 @@ pub fn segments(data_dir: &Path) -> Vec<PathBuf> {
 }
 
 pub type Peers = BTreeMap<u64, String>;
+
+/// Memory nodes as real `memoir server` processes over a [`Cluster`].
+pub struct MemoryNodes {
+    dir: PathBuf,
+    journal: String,
+    pub lease_ms: u64,
+    pub ports: Vec<u16>,
+    delays_ms: Vec<u64>,
+    children: Vec<Option<Child>>,
+}
+
+impl MemoryNodes {
+    /// `count` nodes; node i waits `i * lease` longer before contesting,
+    /// so node 0 becomes the first primary.
+    pub fn start(cluster: &Cluster, count: usize, lease_ms: u64) -> MemoryNodes {
+        let mut nodes = MemoryNodes {
+            dir: cluster.dir.path().to_path_buf(),
+            journal: cluster.addrs().join(","),
+            lease_ms,
+            ports: (0..count).map(|_| free_port()).collect(),
+            delays_ms: (0..count as u64).map(|i| i * lease_ms).collect(),
+            children: (0..count).map(|_| None).collect(),
+        };
+        for i in 0..count {
+            nodes.spawn(i);
+        }
+        nodes
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("node-{i}.log")))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_memoir"))
+            .args(["server", "--journal", &self.journal])
+            .args(["--port", &self.ports[i].to_string()])
+            .args(["--lease-ms", &self.lease_ms.to_string()])
+            .args(["--election-delay-ms", &self.delays_ms[i].to_string()])
+            .args(["--log", "info"])
+            .arg("--data-dir")
+            .arg(self.dir.join(format!("node-{i}")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn memoir server");
+        self.children[i] = Some(child);
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("redis://127.0.0.1:{}/", self.ports[i])
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`) to node i.
+    pub fn signal(&self, i: usize, signal: &str) {
+        if let Some(child) = &self.children[i] {
+            let status = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -{signal} failed");
+        }
+    }
+
+    /// ROLE of node i ("master", "slave"), if it answers.
+    pub async fn role(&self, i: usize) -> Option<String> {
+        let client = redis::Client::open(self.url(i)).ok()?;
+        let connect = client.get_multiplexed_async_connection();
+        let mut con = tokio::time::timeout(Duration::from_millis(500), connect)
+            .await
+            .ok()?
+            .ok()?;
+        let command = redis::cmd("ROLE");
+        let role = command.query_async::<Vec<redis::Value>>(&mut con);
+        let role = tokio::time::timeout(Duration::from_millis(500), role)
+            .await
+            .ok()?
+            .ok()?;
+        match role.first() {
+            Some(redis::Value::BulkString(name)) => Some(String::from_utf8_lossy(name).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// The node that answers ROLE with master, waiting up to `within`.
+    pub async fn primary(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for i in 0..self.ports.len() {
+                if self.children[i].is_some() && self.role(i).await.as_deref() == Some("master") {
+                    return i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no memory node became primary\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for i in 0..self.ports.len() {
+            let text = std::fs::read_to_string(self.dir.join(format!("node-{i}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            out.push_str(&format!("--- node {i} (last 30 lines)\n"));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for MemoryNodes {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.signal(i, "CONT");
+            self.kill(i);
+        }
+    }
+}

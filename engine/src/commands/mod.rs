@@ -5,11 +5,42 @@
 //! command up here, checks arity, handles the commands whose kind is
 //! [`CommandKind::Node`] itself (they need connection or node state), and
 //! calls [`execute`] for the rest on its execution thread.
+//!
+//! Modules: [`table`] (every command's row and docs), [`introspection`]
+//! (the COMMAND command), one module per data type ([`strings`], [`keys`],
+//! [`hashes`], [`lists`], [`sets`], [`zsets`]) and [`server`] (FLUSHDB,
+//! SWAPDB...), with [`args`], [`errors`] and [`glob`] as helpers.
+//!
+//! Every write pushes its *effects*: the deterministic commands a replica
+//! applies (with [`Clock::Apply`]) to reach the same state. Relative expiry
+//! becomes absolute, random choices become explicit (SPOP → SREM), floats
+//! are sent as results (INCRBYFLOAT → SET ... KEEPTTL), and a command that
+//! changed nothing pushes nothing.
+
+pub mod args;
+pub mod errors;
+pub mod glob;
+pub mod hashes;
+pub mod introspection;
+pub mod keys;
+pub mod lists;
+pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod table;
+pub mod zsets;
 
 use bytes::Bytes;
 
+use crate::keyspace::access::DbAccess;
 use crate::keyspace::Keyspace;
 use crate::resp::Reply;
+
+pub use errors::{arity_error, unknown_command_error};
+pub use introspection::command_command;
+pub use server::swapdb;
+
+use errors::{CmdResult, DB_OUT_OF_RANGE};
 
 /// Flags as `COMMAND` reports them.
 pub mod flags {
@@ -88,17 +119,94 @@ pub struct ExecCtx<'a> {
     pub effects: &'a mut Vec<Effect>,
 }
 
+impl CommandSpec {
+    /// The key arguments, from the first/last/step positions. Commands with
+    /// keys in only some positions report what those positions give, which
+    /// is what Redis's legacy key positions give too.
+    pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
+        let (Ok(first), Ok(step)) = (usize::try_from(self.first_key), usize::try_from(self.key_step)) else {
+            return Vec::new();
+        };
+        if first == 0 || step == 0 {
+            return Vec::new();
+        }
+        let argc = i64::try_from(argv.len()).unwrap_or(i64::MAX);
+        let last = if self.last_key < 0 {
+            argc + i64::from(self.last_key)
+        } else {
+            i64::from(self.last_key)
+        };
+        let Ok(last) = usize::try_from(last) else {
+            return Vec::new();
+        };
+        let last = last.min(argv.len().saturating_sub(1));
+        if last < first {
+            return Vec::new();
+        }
+        argv.get(first..=last)
+            .map(|span| span.iter().step_by(step).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `argc` arguments (the name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+}
+
 /// Finds a command by name, case-insensitively.
-pub fn lookup(_name: &[u8]) -> Option<&'static CommandSpec> {
-    None
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    table::lookup(name)
 }
 
 /// Every command, for `COMMAND` and `COMMAND COUNT`.
 pub fn all() -> &'static [CommandSpec] {
-    &[]
+    table::COMMANDS
 }
 
-/// Runs a data command. The caller has checked arity.
-pub fn execute(_spec: &CommandSpec, _ks: &mut Keyspace, _ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
-    Reply::Error("ERR not implemented".into())
+/// Runs a data command. The caller has checked arity (it is checked again
+/// here, cheaply, so that no handler ever sees too few arguments).
+pub fn execute(spec: &CommandSpec, ks: &mut Keyspace, ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    if !spec.arity_ok(argv.len()) {
+        return arity_error(spec.name);
+    }
+    match spec.kind {
+        CommandKind::Data(handler) => handler(ks, ctx, argv),
+        CommandKind::Node => Reply::Error(format!("ERR '{}' is executed by the node, not the keyspace", spec.name)),
+    }
+}
+
+/// A handler working on the selected database.
+pub(crate) type DbHandler = fn(&mut DbAccess<'_>, &[Bytes]) -> CmdResult;
+
+/// A handler working on the whole keyspace (FLUSHALL...).
+pub(crate) type KeyspaceHandler = fn(&mut Keyspace, &mut ExecCtx<'_>, &[Bytes]) -> CmdResult;
+
+pub(crate) fn run_db(
+    ks: &mut Keyspace,
+    ctx: &mut ExecCtx<'_>,
+    argv: &[Bytes],
+    name: &str,
+    handler: DbHandler,
+) -> Reply {
+    let Some(mut db) = ks.access(ctx) else {
+        return Reply::Error(DB_OUT_OF_RANGE.to_owned());
+    };
+    handler(&mut db, argv).unwrap_or_else(|error| error.into_reply(name))
+}
+
+pub(crate) fn run_keyspace(
+    ks: &mut Keyspace,
+    ctx: &mut ExecCtx<'_>,
+    argv: &[Bytes],
+    name: &str,
+    handler: KeyspaceHandler,
+) -> Reply {
+    handler(ks, ctx, argv).unwrap_or_else(|error| error.into_reply(name))
 }

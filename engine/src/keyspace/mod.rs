@@ -1,3 +1,246 @@
 //! The keyspace: 16 databases of typed values with expiry.
+//!
+//! - [`db`]: one database (keys, values, expiry index);
+//! - [`table`]: the dense hash table under databases and large hashes/sets;
+//! - [`value`] and the per-type modules [`hash`], [`list`], [`set`],
+//!   [`zset`]: values and their compact encodings;
+//! - [`access`]: what a command sees, with the clock's lazy-expiry rule;
+//! - [`digest`]: the order-independent dataset fingerprint.
+//!
+//! The node drives it through [`Keyspace::apply`] (replicas),
+//! [`Keyspace::active_expire_cycle`] (primary) and
+//! [`crate::commands::execute`] (clients).
 
-pub struct Keyspace {}
+pub mod access;
+pub mod compact;
+pub mod db;
+pub mod digest;
+pub mod hash;
+pub mod list;
+pub mod numbers;
+pub mod pack;
+pub mod random;
+pub mod set;
+pub mod table;
+pub mod value;
+pub mod zset;
+
+use bytes::Bytes;
+
+use self::access::{wall_clock_ms, DbAccess};
+use self::db::Db;
+use self::random::FastRng;
+use crate::commands::{self, Clock, CommandKind, Effect, ExecCtx};
+use crate::resp::Reply;
+
+/// Keys sampled per round of active expiry; another round follows while
+/// more than a quarter of a round had expired (Redis's
+/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP` and its stale-key threshold).
+const EXPIRE_SAMPLE_PER_ROUND: usize = 20;
+
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    rng: FastRng,
+    /// The database active expiry starts with next time, so that a busy
+    /// database does not starve the others of samples.
+    expire_next_db: usize,
+}
+
+/// One line of INFO's keyspace section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbStats {
+    pub db: usize,
+    pub keys: usize,
+    pub expires: usize,
+    pub avg_ttl_ms: i64,
+}
+
+impl Keyspace {
+    /// A keyspace of `databases` empty databases (at least one).
+    pub fn new(databases: usize) -> Self {
+        Self {
+            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            rng: FastRng::from_entropy(),
+            expire_next_db: 0,
+        }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Keys in database `db`, counting expired keys not yet deleted (as
+    /// DBSIZE does); 0 for a database that does not exist.
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs.get(db).map_or(0, Db::len)
+    }
+
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// Drops every key of every database.
+    pub fn clear(&mut self) {
+        for db in &mut self.dbs {
+            db.clear();
+        }
+    }
+
+    pub fn db(&self, index: usize) -> Option<&Db> {
+        self.dbs.get(index)
+    }
+
+    /// Empties database `index`; returns how many keys it held.
+    pub fn flush_db(&mut self, index: usize) -> usize {
+        match self.dbs.get_mut(index) {
+            Some(db) => {
+                let keys = db.len();
+                db.clear();
+                keys
+            }
+            None => 0,
+        }
+    }
+
+    /// SWAPDB: exchanges two databases' contents; false if either index is
+    /// out of range.
+    pub fn swap_databases(&mut self, a: usize, b: usize) -> bool {
+        if a >= self.dbs.len() || b >= self.dbs.len() {
+            return false;
+        }
+        self.dbs.swap(a, b);
+        true
+    }
+
+    /// Approximate bytes held by the data (INFO memory).
+    pub fn memory_bytes(&self) -> usize {
+        self.dbs.iter().map(Db::memory_bytes).sum()
+    }
+
+    /// The view one command gets of the database `ctx.db` selects; `None`
+    /// if that database does not exist.
+    pub fn access<'a>(&'a mut self, ctx: &'a mut ExecCtx<'_>) -> Option<DbAccess<'a>> {
+        let index = u32::try_from(ctx.db).ok()?;
+        let db = self.dbs.get_mut(ctx.db)?;
+        Some(DbAccess::new(db, index, ctx.clock, &mut *ctx.effects, &mut self.rng))
+    }
+
+    /// Applies one of the primary's effects, exactly as the primary's
+    /// command handler would run it but with nothing expiring. An error
+    /// reply means this replica's data has diverged from the log.
+    pub fn apply(&mut self, effect: &Effect) -> Result<(), String> {
+        let name = effect.argv.first().ok_or_else(|| "empty effect".to_owned())?;
+        let spec = commands::lookup(name)
+            .ok_or_else(|| format!("unknown command '{}' in effect", String::from_utf8_lossy(name)))?;
+        if !spec.arity_ok(effect.argv.len()) {
+            return Err(format!("wrong number of arguments for '{}' in effect", spec.name));
+        }
+        let mut discarded = Vec::new();
+        let mut ctx = ExecCtx {
+            db: usize::try_from(effect.db).unwrap_or(usize::MAX),
+            clock: Clock::Apply,
+            effects: &mut discarded,
+        };
+        let reply = match spec.kind {
+            CommandKind::Data(_) => commands::execute(spec, self, &mut ctx, &effect.argv),
+            // SWAPDB is a node command for clients (it must wake watchers),
+            // but its effect on the data is the keyspace's.
+            CommandKind::Node if spec.name == "swapdb" => commands::swapdb(self, &mut ctx, &effect.argv),
+            CommandKind::Node => return Err(format!("'{}' is not a data command", spec.name)),
+        };
+        match reply {
+            Reply::Error(text) => Err(text),
+            _ => Ok(()),
+        }
+    }
+
+    /// One cycle of active expiry at `now_ms`: samples keys with a TTL,
+    /// deletes the expired ones, and pushes one `DEL key` effect per
+    /// deleted key. Samples at most `max_keys_sampled` keys; returns how
+    /// many were deleted.
+    pub fn active_expire_cycle(&mut self, now_ms: i64, effects: &mut Vec<Effect>, max_keys_sampled: usize) -> usize {
+        let databases = self.dbs.len();
+        let mut sampled = 0;
+        let mut deleted = 0;
+        for step in 0..databases {
+            if sampled >= max_keys_sampled {
+                break;
+            }
+            let index = (self.expire_next_db + step) % databases;
+            self.expire_next_db = (index + 1) % databases;
+            let Some(db) = self.dbs.get_mut(index) else {
+                continue;
+            };
+            let db_number = u32::try_from(index).unwrap_or(u32::MAX);
+            loop {
+                let round = EXPIRE_SAMPLE_PER_ROUND
+                    .min(max_keys_sampled - sampled)
+                    .min(db.volatile_len());
+                if round == 0 {
+                    break;
+                }
+                let mut expired = 0;
+                for _ in 0..round {
+                    let Some((pos, expire_at)) = db.random_volatile(&mut self.rng) else {
+                        break;
+                    };
+                    sampled += 1;
+                    if expire_at <= now_ms {
+                        if let Some((key, _)) = db.remove_at(pos) {
+                            effects.push(Effect {
+                                db: db_number,
+                                argv: vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key.as_bytes())],
+                            });
+                            expired += 1;
+                        }
+                    }
+                }
+                deleted += expired;
+                // Another round only while more than 25% were stale.
+                if expired * 4 <= round || sampled >= max_keys_sampled {
+                    break;
+                }
+            }
+        }
+        deleted
+    }
+
+    /// The dataset digest (see [`digest`]): all zeros when empty.
+    pub fn digest(&self) -> [u8; 20] {
+        let mut total = [0u8; 20];
+        for (index, db) in self.dbs.iter().enumerate() {
+            if db.is_empty() {
+                continue;
+            }
+            let number = u32::try_from(index).unwrap_or(u32::MAX);
+            digest::mix(&mut total, &number.to_be_bytes());
+            for (entry, expire_at) in db.entries_with_expiry() {
+                digest::xor_into(&mut total, &digest::entry(entry.key(), entry.value(), expire_at));
+            }
+        }
+        total
+    }
+
+    /// INFO keyspace: one line per non-empty database.
+    pub fn db_stats(&self) -> Vec<DbStats> {
+        let now_ms = wall_clock_ms();
+        self.dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, db)| !db.is_empty())
+            .map(|(index, db)| DbStats {
+                db: index,
+                keys: db.len(),
+                expires: db.volatile_len(),
+                avg_ttl_ms: db.avg_ttl_ms(now_ms),
+            })
+            .collect()
+    }
+}
+
+impl Default for Keyspace {
+    /// Redis's default of 16 databases.
+    fn default() -> Self {
+        Self::new(16)
+    }
+}

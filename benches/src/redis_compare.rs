@@ -1,0 +1,706 @@
+//! `memoir-bench redis-compare`: the same redis-benchmark run against
+//! `memoir dev`, redis-server with `appendfsync always` (durable, like
+//! Memoir) and redis-server without persistence (the ceiling), one after the
+//! other so that they never compete for the CPUs.
+//!
+//! This file also holds the process plumbing the server benchmarks share
+//! (`failover`, `memory`): children that die with this process and are
+//! killed on drop, free loopback ports, readiness checks and RSS.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+use crate::stats::scratch_dir;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Parallel connections (redis-benchmark -c).
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Requests per round trip on each connection (redis-benchmark -P).
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Requests per test (redis-benchmark -n).
+    #[arg(long, default_value_t = 200_000)]
+    requests: u64,
+    /// Value size in bytes (redis-benchmark -d).
+    #[arg(long, default_value_t = 64)]
+    data_size: usize,
+    /// Comma-separated redis-benchmark tests (redis-benchmark -t).
+    #[arg(long, default_value = "set,get")]
+    tests: String,
+    /// Upper bound on one redis-benchmark run, in seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout_s: u64,
+    #[command(flatten)]
+    servers: ServerArgs,
+}
+
+/// Where servers keep their data, and which Memoir to start.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Where to put data and logs (default: ./bench-data, on the project's disk).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
+    #[arg(long)]
+    pub keep: bool,
+    /// The `memoir` binary (default: next to this one).
+    #[arg(long)]
+    pub memoir_bin: Option<PathBuf>,
+    /// Testing: a shell command started instead of `memoir dev`; {port} and
+    /// {dir} are replaced by the port to serve and a fresh data directory.
+    #[arg(long, hide = true)]
+    pub memoir_cmd: Option<String>,
+}
+
+/// How long a server may take to accept its first write.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server may take to exit after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Target {
+    Memoir,
+    RedisAlways,
+    RedisNoPersist,
+}
+
+impl Target {
+    pub fn label(self) -> &'static str {
+        match self {
+            Target::Memoir => "memoir",
+            Target::RedisAlways => "redis-always",
+            Target::RedisNoPersist => "redis-nopersist",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Target::Memoir => "memoir dev",
+            Target::RedisAlways => "redis-server (appendonly yes, appendfsync always)",
+            Target::RedisNoPersist => "redis-server (no persistence)",
+        }
+    }
+}
+
+/// One server under test: its process, the port it serves RESP on, and its
+/// data directory.
+pub struct Server {
+    pub target: Target,
+    pub port: u16,
+    pub proc: Proc,
+}
+
+impl Server {
+    /// Starts `target` on free ports with a fresh data directory under
+    /// `scratch` and waits until it acknowledges a write.
+    pub fn start(target: Target, memoir: &Memoir, scratch: &Path) -> anyhow::Result<Server> {
+        // P and P+1 for the memory nodes of `memoir dev`, and three ports
+        // for its journal replicas (instead of its fixed default 7101..7103).
+        let (port, journal_port) = {
+            let mut held = Vec::new();
+            (reserve_port_pair(&mut held)?, reserve_consecutive(&mut held, 3)?)
+        };
+        let data = scratch.join(target.label());
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let log = scratch.join(format!("{}.log", target.label()));
+        let cmd = match target {
+            Target::Memoir => memoir.dev_command(port, journal_port, &data),
+            Target::RedisAlways => redis_server_command(port, &data, true),
+            Target::RedisNoPersist => redis_server_command(port, &data, false),
+        };
+        let mut proc = Proc::spawn(target.label(), cmd, &log)?;
+        let started = Instant::now();
+        wait_writable(&mut proc, port, START_TIMEOUT)?;
+        eprintln!(
+            "{} (pid {}) serving 127.0.0.1:{port} after {:.1} s, data in {}",
+            target.describe(),
+            proc.pid(),
+            started.elapsed().as_secs_f64(),
+            data.display()
+        );
+        Ok(Server { target, port, proc })
+    }
+
+    pub fn stop(self) {
+        self.proc.stop(STOP_GRACE);
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.clients == 0 || args.pipeline == 0 || args.requests == 0 || args.data_size == 0 {
+        bail!("--clients, --pipeline, --requests and --data-size must be at least 1");
+    }
+    if args.tests.trim().is_empty() || args.tests.contains(char::is_whitespace) {
+        bail!("--tests must be a comma-separated list without spaces, such as set,get");
+    }
+    which("redis-server")?;
+    which("redis-benchmark")?;
+    let memoir = Memoir::from_args(&args.servers)?;
+    let scratch = scratch_dir(args.servers.dir.as_deref())?;
+    eprintln!(
+        "memoir-bench redis-compare: data and logs in {}",
+        scratch.path().display()
+    );
+    let result = compare(&args, &memoir, scratch.path());
+    finish_scratch(scratch, args.servers.keep, result.is_err());
+    result
+}
+
+fn compare(args: &Args, memoir: &Memoir, scratch: &Path) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for target in [Target::Memoir, Target::RedisAlways, Target::RedisNoPersist] {
+        let mut server = Server::start(target, memoir, scratch)?;
+        eprintln!(
+            "redis-benchmark -c {} -P {} -n {} -d {} -t {} against {}",
+            args.clients,
+            args.pipeline,
+            args.requests,
+            args.data_size,
+            args.tests,
+            target.describe()
+        );
+        let rows = redis_benchmark(args, &mut server, scratch)?;
+        server.stop();
+        for row in &rows {
+            eprintln!(
+                "  {}: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms",
+                row.test, row.rps, row.p50_ms, row.p99_ms
+            );
+        }
+        results.push(rows);
+    }
+    let [memoir_rows, always_rows, nopersist_rows] = &results[..] else {
+        bail!("expected results of three servers");
+    };
+    for m in memoir_rows {
+        let find = |rows: &[Row], name: &str| {
+            rows.iter()
+                .find(|r| r.test == m.test)
+                .cloned()
+                .ok_or_else(|| anyhow!("redis-benchmark printed no {} result for {name}", m.test))
+        };
+        let always = find(always_rows, "redis-server (appendfsync always)")?;
+        let nopersist = find(nopersist_rows, "redis-server (no persistence)")?;
+        eprintln!(
+            "{}: memoir/redis_always rps {:.2}x, memoir/redis_always p99 {:.2}x, memoir/redis_nopersist rps {:.2}x",
+            m.test,
+            ratio(m.rps, always.rps),
+            ratio(m.p99_ms, always.p99_ms),
+            ratio(m.rps, nopersist.rps),
+        );
+        println!(
+            "compare test={} pipeline={} memoir_rps={:.0} redis_always_rps={:.0} redis_nopersist_rps={:.0} memoir_p50_ms={:.3} memoir_p99_ms={:.3} redis_always_p99_ms={:.3}",
+            m.test, args.pipeline, m.rps, always.rps, nopersist.rps, m.p50_ms, m.p99_ms, always.p99_ms,
+        );
+    }
+    Ok(())
+}
+
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+/// One test's line of redis-benchmark's CSV.
+#[derive(Clone, Debug)]
+struct Row {
+    /// Lower-case first word of the test name: `set`, `get`, `lrange_100`.
+    test: String,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn redis_benchmark(args: &Args, server: &mut Server, scratch: &Path) -> anyhow::Result<Vec<Row>> {
+    let label = server.target.label();
+    let csv_path = scratch.join(format!("{label}-redis-benchmark.csv"));
+    let csv = File::create(&csv_path).with_context(|| format!("creating {}", csv_path.display()))?;
+    let mut cmd = Command::new("redis-benchmark");
+    cmd.args(["-h", "127.0.0.1", "-p", &server.port.to_string()])
+        .args(["-c", &args.clients.to_string(), "-P", &args.pipeline.to_string()])
+        .args(["-n", &args.requests.to_string(), "-d", &args.data_size.to_string()])
+        .args(["-t", &args.tests, "--csv"]);
+    let log = scratch.join(format!("{label}-redis-benchmark.log"));
+    let mut bench = Proc::spawn_with_stdout("redis-benchmark", cmd, csv, &log)?;
+    let status = bench.wait_exit(Duration::from_secs(args.timeout_s), Some(&mut server.proc))?;
+    if !status.success() {
+        bail!(
+            "redis-benchmark against {label} failed ({status}); end of {}:\n{}",
+            log.display(),
+            tail(&log)
+        );
+    }
+    let text = std::fs::read_to_string(&csv_path).with_context(|| format!("reading {}", csv_path.display()))?;
+    let rows = parse_csv(&text).with_context(|| format!("parsing redis-benchmark's CSV in {}", csv_path.display()))?;
+    if rows.is_empty() {
+        bail!(
+            "redis-benchmark against {label} printed no results (see {})",
+            log.display()
+        );
+    }
+    Ok(rows)
+}
+
+/// Parses redis-benchmark 7's `--csv` output, finding columns by their
+/// header names (`test`, `rps`, `p50_latency_ms`, `p99_latency_ms`).
+fn parse_csv(text: &str) -> anyhow::Result<Vec<Row>> {
+    fn fields(line: &str) -> Vec<&str> {
+        line.split(',').map(|f| f.trim().trim_matches('"')).collect()
+    }
+    let mut lines = text.lines().filter(|l| l.starts_with('"'));
+    let header = fields(lines.next().context("no CSV header line")?);
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| anyhow!("no {name:?} column in the header {header:?}"))
+    };
+    let (test, rps, p50, p99) = (
+        column("test")?,
+        column("rps")?,
+        column("p50_latency_ms")?,
+        column("p99_latency_ms")?,
+    );
+    let mut rows = Vec::new();
+    for line in lines {
+        let f = fields(line);
+        let get = |i: usize| f.get(i).copied().ok_or_else(|| anyhow!("short CSV line {line:?}"));
+        let number = |i: usize| -> anyhow::Result<f64> {
+            let s = get(i)?;
+            s.parse().with_context(|| format!("{s:?} in {line:?} is not a number"))
+        };
+        let name = get(test)?.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        rows.push(Row {
+            test: name,
+            rps: number(rps)?,
+            p50_ms: number(p50)?,
+            p99_ms: number(p99)?,
+        });
+    }
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------------------
+// Process plumbing shared by redis-compare, failover and memory.
+
+/// A child process whose stdout and stderr go to a log file. It is killed
+/// (SIGKILL) and reaped on drop unless it was stopped first, and it gets
+/// SIGKILL from the kernel should this process die without unwinding.
+pub struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+    reaped: bool,
+}
+
+impl Proc {
+    /// Starts `cmd` with stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, cmd: Command, log: &Path) -> anyhow::Result<Proc> {
+        Self::start(name, cmd, None, log)
+    }
+
+    /// Starts `cmd` with stdout to `stdout` and stderr appended to `log`.
+    pub fn spawn_with_stdout(name: &str, cmd: Command, stdout: File, log: &Path) -> anyhow::Result<Proc> {
+        Self::start(name, cmd, Some(stdout), log)
+    }
+
+    fn start(name: &str, mut cmd: Command, stdout: Option<File>, log: &Path) -> anyhow::Result<Proc> {
+        let log_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let stdout = match stdout {
+            Some(f) => f,
+            None => log_file.try_clone().context("duplicating a log file handle")?,
+        };
+        cmd.stdin(Stdio::null()).stdout(stdout).stderr(log_file);
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name}: {:?}", cmd.get_program()))?;
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            log: log.to_path_buf(),
+            reaped: false,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// An error (with the end of the log) if the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if self.reaped {
+            bail!("{} was already stopped", self.name);
+        }
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                self.reaped = true;
+                Err(anyhow!(
+                    "{} exited unexpectedly ({status}); end of {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    tail(&self.log)
+                ))
+            }
+            Err(e) => Err(anyhow!("waiting for {}: {e}", self.name)),
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit, killing it after that.
+    /// If `watch` exits meanwhile (the server a client runs against), kills
+    /// this process and fails.
+    pub fn wait_exit(&mut self, timeout: Duration, mut watch: Option<&mut Proc>) -> anyhow::Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .with_context(|| format!("waiting for {}", self.name))?
+            {
+                self.reaped = true;
+                return Ok(status);
+            }
+            if let Some(server) = watch.as_deref_mut() {
+                if let Err(e) = server.check_running() {
+                    self.kill9()?;
+                    return Err(e.context(format!("while {} was running", self.name)));
+                }
+            }
+            if Instant::now() >= deadline {
+                self.kill9()?;
+                bail!(
+                    "{} did not finish within {} s (killed); see {}",
+                    self.name,
+                    timeout.as_secs(),
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL.
+    /// Problems are reported on stderr: results are already measured.
+    pub fn stop(mut self, grace: Duration) {
+        if self.reaped {
+            return;
+        }
+        if let Err(e) = signal(self.pid(), libc::SIGTERM) {
+            eprintln!("warning: SIGTERM to {}: {e}", self.name);
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    if !status.success() && status.signal() != Some(libc::SIGTERM) {
+                        eprintln!("warning: {} exited with {status} after SIGTERM", self.name);
+                    }
+                    return;
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => {
+                    eprintln!(
+                        "warning: {} still running {} s after SIGTERM; killing it",
+                        self.name,
+                        grace.as_secs()
+                    );
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("warning: waiting for {}: {e}", self.name);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.kill9() {
+            eprintln!("warning: {e:#}");
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        if self.reaped {
+            return Ok(());
+        }
+        self.child.kill().with_context(|| format!("killing {}", self.name))?;
+        self.child.wait().with_context(|| format!("reaping {}", self.name))?;
+        self.reaped = true;
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Asks the kernel to SIGKILL the child when the thread that started it
+/// exits, so that no server outlives an aborted benchmark. Children are
+/// started from the main thread only, which lives as long as the process.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl, which is async-signal-safe and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
+    let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// The last 2 KiB of a log file, for error messages.
+pub fn tail(path: &Path) -> String {
+    let read = || -> std::io::Result<String> {
+        let mut f = File::open(path)?;
+        let len = f.seek(SeekFrom::End(0))?;
+        f.seek(SeekFrom::Start(len.saturating_sub(2048)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(if buf.is_empty() {
+            "(empty)".to_string()
+        } else {
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
+
+/// Reserves a free loopback port (held by a listener in `held` until the
+/// caller drops it).
+pub fn reserve_port(held: &mut Vec<TcpListener>) -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free loopback port")?;
+    let port = listener.local_addr()?.port();
+    held.push(listener);
+    Ok(port)
+}
+
+/// Reserves two consecutive free loopback ports P and P+1 and returns P.
+pub fn reserve_port_pair(held: &mut Vec<TcpListener>) -> anyhow::Result<u16> {
+    reserve_consecutive(held, 2)
+}
+
+/// Reserves `n` consecutive free loopback ports and returns the first.
+pub fn reserve_consecutive(held: &mut Vec<TcpListener>, n: u16) -> anyhow::Result<u16> {
+    'attempt: for _ in 0..100 {
+        let first = TcpListener::bind("127.0.0.1:0").context("binding a free loopback port")?;
+        let port = first.local_addr()?.port();
+        let mut run = vec![first];
+        for k in 1..n {
+            let Some(next) = port.checked_add(k) else {
+                continue 'attempt;
+            };
+            match TcpListener::bind(("127.0.0.1", next)) {
+                Ok(l) => run.push(l),
+                Err(_) => continue 'attempt,
+            }
+        }
+        held.extend(run);
+        return Ok(port);
+    }
+    bail!("found no {n} consecutive free loopback ports in 100 tries")
+}
+
+/// A connection with `timeout` on connect, reads and writes.
+pub fn connect(port: u16, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let con = client.get_connection_with_timeout(timeout)?;
+    con.set_read_timeout(Some(timeout))?;
+    con.set_write_timeout(Some(timeout))?;
+    Ok(con)
+}
+
+/// Waits until the server on `port` answers PING and acknowledges a SET.
+pub fn wait_writable(proc: &mut Proc, port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let try_write = || -> redis::RedisResult<()> {
+        let mut con = connect(port, Duration::from_millis(500))?;
+        redis::cmd("PING").query::<String>(&mut con)?;
+        redis::cmd("SET")
+            .arg("memoir-bench:ready")
+            .arg("1")
+            .query::<()>(&mut con)
+    };
+    loop {
+        proc.check_running()?;
+        let last = match try_write() {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            bail!(
+                "{} on 127.0.0.1:{port} did not acknowledge a write within {} s (last error: {last}); end of {}:\n{}",
+                proc.name,
+                timeout.as_secs(),
+                proc.log.display(),
+                tail(&proc.log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn redis_server_command(port: u16, dir: &Path, always: bool) -> Command {
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--daemonize", "no"])
+        .args(["--save", ""])
+        .arg("--dir")
+        .arg(dir);
+    if always {
+        cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        cmd.args(["--appendonly", "no"]);
+    }
+    cmd
+}
+
+/// How to start Memoir: the binary, or (for testing the harness) a shell
+/// command in its place.
+pub enum Memoir {
+    Bin(PathBuf),
+    Cmd(String),
+}
+
+impl Memoir {
+    pub fn from_args(args: &ServerArgs) -> anyhow::Result<Memoir> {
+        match &args.memoir_cmd {
+            Some(cmd) => Ok(Memoir::Cmd(cmd.clone())),
+            None => Ok(Memoir::Bin(memoir_bin(args.memoir_bin.as_deref())?)),
+        }
+    }
+
+    /// `memoir dev --port P --journal-port J --data-dir DIR`: a primary on P,
+    /// a replica on P+1 and journal replicas on J, J+1 and J+2.
+    fn dev_command(&self, port: u16, journal_port: u16, dir: &Path) -> Command {
+        match self {
+            Memoir::Bin(bin) => {
+                let mut cmd = Command::new(bin);
+                cmd.args(["dev", "--port", &port.to_string()])
+                    .args(["--journal-port", &journal_port.to_string()])
+                    .arg("--data-dir")
+                    .arg(dir);
+                cmd
+            }
+            Memoir::Cmd(template) => {
+                let dir = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
+                let line = template.replace("{port}", &port.to_string()).replace("{dir}", &dir);
+                let mut cmd = Command::new("sh");
+                // exec, so that the pid (signals, RSS) is the server's.
+                cmd.arg("-c").arg(format!("exec {line}"));
+                cmd
+            }
+        }
+    }
+}
+
+/// The `memoir` binary: `explicit`, or the one next to this executable.
+pub fn memoir_bin(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let bin = match explicit {
+        Some(bin) => bin.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("memoir"),
+    };
+    if !bin.is_file() {
+        bail!(
+            "{} not found: build it (cargo build --release -p memoir) or pass --memoir-bin",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Fails early with a hint if `program` is not on PATH.
+pub fn which(program: &str) -> anyhow::Result<()> {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    if !found {
+        bail!("{program} not found on PATH: install redis-server and redis-tools (bash scripts/setup.sh)");
+    }
+    Ok(())
+}
+
+/// VmRSS of process `pid`, in KiB.
+pub fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .with_context(|| format!("no VmRSS in {path}"))?;
+    let kib = line.trim().trim_end_matches("kB").trim();
+    kib.parse().with_context(|| format!("VmRSS {line:?} in {path}"))
+}
+
+/// Keeps the scratch directory if asked to or if the run failed (its logs
+/// say why); otherwise it is removed.
+pub fn finish_scratch(scratch: tempfile::TempDir, keep: bool, failed: bool) {
+    if keep || failed {
+        let path = scratch.keep();
+        eprintln!("kept {} (data and logs)", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_redis_benchmark_7_csv() -> anyhow::Result<()> {
+        let text = concat!(
+            "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n",
+            "\"SET\",\"87719.30\",\"0.302\",\"0.064\",\"0.287\",\"0.375\",\"0.751\",\"1.839\"\n",
+            "\"LRANGE_100 (first 100 elements)\",\"90909.09\",\"0.284\",\"0.072\",\"0.287\",\"0.343\",\"0.471\",\"1.103\"\n",
+        );
+        let rows = parse_csv(text)?;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].test, "set");
+        assert!((rows[0].rps - 87719.30).abs() < 1e-6);
+        assert!((rows[0].p50_ms - 0.287).abs() < 1e-9);
+        assert!((rows[0].p99_ms - 0.751).abs() < 1e-9);
+        assert_eq!(rows[1].test, "lrange_100");
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_csv_without_the_needed_columns() {
+        assert!(parse_csv("\"test\",\"rps\"\n\"SET\",\"1\"\n").is_err());
+        assert!(parse_csv("").is_err());
+    }
+}

@@ -1,0 +1,419 @@
+//! Generic key commands: existence, deletion, types, expiry, renaming and
+//! iteration (KEYS, SCAN, RANDOMKEY).
+
+use bytes::Bytes;
+
+use super::args::{self, is};
+use super::errors::{CmdError, CmdResult, NO_SUCH_KEY};
+use super::glob;
+use crate::keyspace::access::DbAccess;
+use crate::keyspace::value::ValueType;
+use crate::resp::Reply;
+
+fn count(n: usize) -> Reply {
+    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// DEL and UNLINK (memory is freed inline either way). The effect lists
+/// only the keys that were there.
+pub fn del(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut effect = vec![Bytes::from_static(b"DEL")];
+    for key in argv.get(1..).unwrap_or_default() {
+        if db.delete(key) {
+            effect.push(key.clone());
+        }
+    }
+    let deleted = effect.len() - 1;
+    if deleted > 0 {
+        db.propagate(effect);
+    }
+    Ok(count(deleted))
+}
+
+pub fn exists(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let keys = argv.get(1..).unwrap_or_default();
+    Ok(count(keys.iter().filter(|key| db.exists(key)).count()))
+}
+
+/// TOUCH: like EXISTS here, as this server keeps no access times.
+pub fn touch(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    exists(db, argv)
+}
+
+pub fn type_(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, key] = argv else { return Err(CmdError::Arity) };
+    let name = db.get(key).map_or("none", |value| value.value_type().name());
+    Ok(Reply::SimpleString(name.to_owned()))
+}
+
+/// EXPIRE's NX / XX / GT / LT.
+#[derive(Default)]
+struct ExpireConditions {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+fn parse_expire_conditions(options: &[Bytes]) -> Result<ExpireConditions, CmdError> {
+    let mut conditions = ExpireConditions::default();
+    for option in options {
+        if is(option, "NX") {
+            conditions.nx = true;
+        } else if is(option, "XX") {
+            conditions.xx = true;
+        } else if is(option, "GT") {
+            conditions.gt = true;
+        } else if is(option, "LT") {
+            conditions.lt = true;
+        } else {
+            return Err(CmdError::Text(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(option)
+            )));
+        }
+    }
+    if conditions.nx && (conditions.xx || conditions.gt || conditions.lt) {
+        return Err(CmdError::Text(
+            "ERR NX and XX, GT or LT options at the same time are not compatible".to_owned(),
+        ));
+    }
+    if conditions.gt && conditions.lt {
+        return Err(CmdError::Text(
+            "ERR GT and LT options at the same time are not compatible".to_owned(),
+        ));
+    }
+    Ok(conditions)
+}
+
+/// Whether the conditions allow replacing `current` (None = no TTL, which
+/// GT and LT treat as infinite) with `when`.
+fn conditions_allow(conditions: &ExpireConditions, current: Option<i64>, when: i64) -> bool {
+    if conditions.nx && current.is_some() {
+        return false;
+    }
+    if conditions.xx && current.is_none() {
+        return false;
+    }
+    if conditions.gt && current.is_none_or(|current| when <= current) {
+        return false;
+    }
+    if conditions.lt && current.is_some_and(|current| when >= current) {
+        return false;
+    }
+    true
+}
+
+/// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT. Propagated as `PEXPIREAT key ms`,
+/// or as `DEL key` when the time is already past on the primary.
+fn expire_generic(db: &mut DbAccess<'_>, argv: &[Bytes], seconds: bool, relative: bool) -> CmdResult {
+    let [_, key, time, options @ ..] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let conditions = parse_expire_conditions(options)?;
+    let mut when = args::int(time)?;
+    if seconds {
+        when = when.checked_mul(1000).ok_or(CmdError::InvalidExpire)?;
+    }
+    if relative {
+        when = when.checked_add(db.now_ms()).ok_or(CmdError::InvalidExpire)?;
+    }
+    let Some(pos) = db.lookup(key) else {
+        return Ok(Reply::Integer(0));
+    };
+    if !conditions_allow(&conditions, db.expire_at(pos), when) {
+        return Ok(Reply::Integer(0));
+    }
+    if db.deletes_expired() && when <= db.now_ms() {
+        db.remove_at(pos);
+        db.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    } else {
+        db.set_expire(pos, Some(when));
+        db.propagate(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            args::bulk_i64(when),
+        ]);
+    }
+    Ok(Reply::Integer(1))
+}
+
+pub fn expire(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(db, argv, true, true)
+}
+
+pub fn pexpire(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(db, argv, false, true)
+}
+
+pub fn expireat(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(db, argv, true, false)
+}
+
+pub fn pexpireat(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(db, argv, false, false)
+}
+
+/// How TTL-family commands report a key's expiry.
+#[derive(Clone, Copy)]
+enum TtlOutput {
+    RemainingSeconds,
+    RemainingMs,
+    AtSeconds,
+    AtMs,
+}
+
+fn ttl_generic(db: &mut DbAccess<'_>, argv: &[Bytes], output: TtlOutput) -> CmdResult {
+    let [_, key] = argv else { return Err(CmdError::Arity) };
+    let Some(pos) = db.lookup(key) else {
+        return Ok(Reply::Integer(-2));
+    };
+    let Some(at) = db.expire_at(pos) else {
+        return Ok(Reply::Integer(-1));
+    };
+    let remaining = at.saturating_sub(db.now_ms()).max(0);
+    Ok(Reply::Integer(match output {
+        // Rounded to the nearest second, as Redis does.
+        TtlOutput::RemainingSeconds => remaining.saturating_add(500) / 1000,
+        TtlOutput::RemainingMs => remaining,
+        TtlOutput::AtSeconds => at / 1000,
+        TtlOutput::AtMs => at,
+    }))
+}
+
+pub fn ttl(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(db, argv, TtlOutput::RemainingSeconds)
+}
+
+pub fn pttl(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(db, argv, TtlOutput::RemainingMs)
+}
+
+pub fn expiretime(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(db, argv, TtlOutput::AtSeconds)
+}
+
+pub fn pexpiretime(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(db, argv, TtlOutput::AtMs)
+}
+
+pub fn persist(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, key] = argv else { return Err(CmdError::Arity) };
+    let Some(pos) = db.lookup(key) else {
+        return Ok(Reply::Integer(0));
+    };
+    if db.expire_at(pos).is_none() {
+        return Ok(Reply::Integer(0));
+    }
+    db.set_expire(pos, None);
+    db.propagate(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+    Ok(Reply::Integer(1))
+}
+
+/// RENAME and RENAMENX: the value moves with its TTL.
+fn rename_generic(db: &mut DbAccess<'_>, argv: &[Bytes], only_if_new: bool) -> CmdResult {
+    let [_, source, target] = argv else {
+        return Err(CmdError::Arity);
+    };
+    if db.lookup(source).is_none() {
+        return Err(CmdError::Static(NO_SUCH_KEY));
+    }
+    if source == target {
+        return Ok(if only_if_new {
+            Reply::Integer(0)
+        } else {
+            Reply::SimpleString("OK".to_owned())
+        });
+    }
+    if only_if_new && db.lookup(target).is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    // Looking the target up may have deleted it (expired), which can move
+    // entries, so find the source again.
+    db.lookup(target);
+    let Some(pos) = db.lookup(source) else {
+        return Err(CmdError::Static(NO_SUCH_KEY));
+    };
+    let expire_at = db.expire_at(pos);
+    let Some(value) = db.remove_at(pos) else {
+        return Err(CmdError::Static(NO_SUCH_KEY));
+    };
+    db.put(target, value, expire_at);
+    db.propagate(argv.to_vec());
+    Ok(if only_if_new {
+        Reply::Integer(1)
+    } else {
+        Reply::SimpleString("OK".to_owned())
+    })
+}
+
+pub fn rename(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    rename_generic(db, argv, false)
+}
+
+pub fn renamenx(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    rename_generic(db, argv, true)
+}
+
+/// OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ | HELP.
+pub fn object(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let subcommand = argv.get(1).map(|sub| sub.to_ascii_lowercase()).unwrap_or_default();
+    if subcommand == b"help" && argv.len() == 2 {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ];
+        return Ok(Reply::Array(
+            lines
+                .iter()
+                .map(|line| Reply::SimpleString((*line).to_owned()))
+                .collect(),
+        ));
+    }
+    let known = matches!(&subcommand[..], b"encoding" | b"refcount" | b"idletime" | b"freq");
+    let [_, _, key] = argv else {
+        return Err(CmdError::Text(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(argv.get(1).map(|sub| &sub[..]).unwrap_or_default())
+        )));
+    };
+    if !known {
+        return Err(CmdError::Text(format!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(argv.get(1).map(|sub| &sub[..]).unwrap_or_default())
+        )));
+    }
+    let Some(value) = db.get(key) else {
+        return Ok(Reply::Null);
+    };
+    Ok(match &subcommand[..] {
+        b"encoding" => Reply::Bulk(Bytes::from_static(value.encoding_name().as_bytes())),
+        b"refcount" => Reply::Integer(1),
+        b"idletime" => Reply::Integer(0),
+        _ => Reply::Error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".to_owned(),
+        ),
+    })
+}
+
+/// Whether the entry at `pos` is expired for a read that must not delete
+/// (KEYS skips such keys without deleting them, as Redis does).
+fn expired_for_listing(db: &DbAccess<'_>, pos: usize) -> bool {
+    use crate::commands::Clock;
+    let now = match db.clock() {
+        Clock::Primary { now_ms } | Clock::Replica { now_ms } => now_ms,
+        Clock::Apply => return false,
+    };
+    db.expire_at(pos).is_some_and(|at| at <= now)
+}
+
+pub fn keys(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, pattern] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let match_all = pattern[..] == b"*"[..];
+    let mut found = Vec::new();
+    for (pos, entry) in db.db().entries().enumerate() {
+        if (match_all || glob::matches(pattern, entry.key())) && !expired_for_listing(db, pos) {
+            found.push(Reply::Bulk(Bytes::copy_from_slice(entry.key())));
+        }
+    }
+    Ok(Reply::Array(found))
+}
+
+pub fn randomkey(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() != 1 {
+        return Err(CmdError::Arity);
+    }
+    // On the primary an expired pick is deleted and another drawn; where
+    // keys cannot be deleted (a replica), Redis gives up after 100 expired
+    // picks and returns one anyway, and so do we.
+    const MAX_EXPIRED_PICKS: usize = 100;
+    let mut expired_picks = 0;
+    loop {
+        let len = db.db().len();
+        if len == 0 {
+            return Ok(Reply::Null);
+        }
+        let pick = db.rng().below(len);
+        let Some(key) = db.db().key_bytes_at(pick) else {
+            return Ok(Reply::Null);
+        };
+        if db.lookup(&key).is_some() {
+            return Ok(Reply::Bulk(key));
+        }
+        expired_picks += 1;
+        if !db.deletes_expired() && expired_picks >= MAX_EXPIRED_PICKS {
+            return Ok(Reply::Bulk(key));
+        }
+    }
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is a
+/// position in the database's dense table, walked downwards; see
+/// `DenseTable::scan` for why every key present for the whole scan is
+/// returned at least once.
+pub fn scan(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, cursor, options @ ..] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let cursor = std::str::from_utf8(cursor)
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::Text("ERR invalid cursor".to_owned()))?;
+    let mut pattern: Option<&Bytes> = None;
+    let mut count = 10usize;
+    let mut type_filter: Option<Option<ValueType>> = None;
+    let mut i = 0;
+    while let Some(option) = options.get(i) {
+        let value = options.get(i + 1).ok_or(CmdError::SYNTAX)?;
+        if is(option, "COUNT") {
+            let requested = args::int(value)?;
+            if requested < 1 {
+                return Err(CmdError::SYNTAX);
+            }
+            count = usize::try_from(requested).unwrap_or(usize::MAX);
+        } else if is(option, "MATCH") {
+            pattern = Some(value);
+        } else if is(option, "TYPE") {
+            // An unknown type matches nothing (Redis 7.0 behaviour).
+            type_filter = Some(ValueType::from_name(value));
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 2;
+    }
+    let (range, next) = db.db().scan(cursor, count);
+    let candidates: Vec<Bytes> = range
+        .rev()
+        .filter_map(|pos| db.db().key_bytes_at(pos))
+        .filter(|key| pattern.is_none_or(|pattern| pattern[..] == b"*"[..] || glob::matches(pattern, key)))
+        .collect();
+    let mut keys = Vec::with_capacity(candidates.len());
+    for key in candidates {
+        let Some(value) = db.get(&key) else {
+            continue;
+        };
+        if type_filter.is_some_and(|wanted| wanted != Some(value.value_type())) {
+            continue;
+        }
+        keys.push(Reply::Bulk(key));
+    }
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from(next.to_string())),
+        Reply::Array(keys),
+    ]))
+}

@@ -1,0 +1,191 @@
+//! The primary's write path to the journal: sealed batches are appended in
+//! order and pipelined; commits (and failures) are published in a watch
+//! channel that connection tasks wait on before they release a reply.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use memoir_journal::client::{ClientError, JournalClient};
+use memoir_journal::{LeaderId, Seq};
+use tokio::sync::{mpsc, watch};
+use tracing::warn;
+
+use super::role::RoleEvent;
+use super::shared::NodeShared;
+use crate::record::{EffectOp, Record};
+
+/// Bound on batches sent to the journal and not yet committed; beyond it the
+/// execution thread waits (backpressure instead of unbounded memory).
+pub(crate) const MAX_BATCHES_IN_FLIGHT: usize = 1024;
+
+/// Where the primary's batches stand. Batch numbers are local to this
+/// process, start at 1 and never repeat; barrier 0 means "depends on
+/// nothing".
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CommitState {
+    /// Every batch up to here that is not in `failed` has committed.
+    pub committed: u64,
+    /// Journal seq of the newest committed batch.
+    pub committed_seq: Seq,
+    /// Inclusive ranges of batches that failed (fenced, journal
+    /// unavailable); `u64::MAX` as the end = every later batch too, until
+    /// the node resets. One range per step-down, so this stays tiny, and it
+    /// is never pruned: a reply still waiting on an old failed batch must
+    /// not read as committed.
+    failed: Vec<(u64, u64)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BarrierState {
+    Ready,
+    Failed,
+    Pending,
+}
+
+impl CommitState {
+    pub fn check(&self, barrier: u64) -> BarrierState {
+        if barrier == 0 {
+            return BarrierState::Ready;
+        }
+        if self.failed.iter().any(|&(from, to)| from <= barrier && barrier <= to) {
+            return BarrierState::Failed;
+        }
+        if barrier <= self.committed {
+            BarrierState::Ready
+        } else {
+            BarrierState::Pending
+        }
+    }
+
+    /// Batch `batch` and everything after it failed.
+    pub fn fail_from(&mut self, batch: u64) {
+        if self.check(batch) != BarrierState::Failed {
+            self.failed.push((batch, u64::MAX));
+        }
+    }
+
+    /// The node reset: nothing after `last_sealed` belongs to the failed
+    /// term, and nothing up to it is still pending.
+    pub fn settle(&mut self, last_sealed: u64) {
+        if self.committed < last_sealed {
+            self.fail_from(self.committed + 1);
+        }
+        for range in &mut self.failed {
+            if range.1 == u64::MAX {
+                range.1 = last_sealed;
+            }
+        }
+        self.committed = self.committed.max(last_sealed);
+    }
+
+    /// Newest batch whose outcome is known (committed or failed).
+    pub fn resolved(&self) -> u64 {
+        self.failed
+            .iter()
+            .filter(|range| range.1 != u64::MAX)
+            .map(|range| range.1)
+            .fold(self.committed, u64::max)
+    }
+}
+
+/// One journal record's worth of effects, numbered by the execution thread
+/// (encoded by the appender, off that thread).
+pub(crate) struct SealedBatch {
+    pub batch: u64,
+    pub ops: Vec<EffectOp>,
+}
+
+type AppendFuture = Pin<Box<dyn Future<Output = Result<Seq, ClientError>> + Send>>;
+
+/// Starts the append pipeline of one primary term; returns where the
+/// execution thread sends sealed batches. The tasks end when the sender is
+/// dropped or at the first failure.
+pub(crate) fn start_term(
+    shared: Arc<NodeShared>,
+    client: Arc<JournalClient>,
+    leader: LeaderId,
+    commit: Arc<watch::Sender<CommitState>>,
+    events: mpsc::UnboundedSender<RoleEvent>,
+) -> (mpsc::Sender<SealedBatch>, Vec<tokio::task::JoinHandle<()>>) {
+    let (batches_tx, mut batches) = mpsc::channel::<SealedBatch>(MAX_BATCHES_IN_FLIGHT);
+    let (in_flight_tx, mut in_flight) = mpsc::channel::<(u64, AppendFuture)>(MAX_BATCHES_IN_FLIGHT);
+    let appender = tokio::spawn(async move {
+        while let Some(sealed) = batches.recv().await {
+            // `append` queues the request now, so batches reach the journal
+            // in batch order while their commits are awaited elsewhere.
+            let payload = Record::Effects(sealed.ops).encode();
+            let future: AppendFuture = Box::pin(client.append(payload, leader));
+            if in_flight_tx.send((sealed.batch, future)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut hold = shared.commit_hold.subscribe();
+    let committer = tokio::spawn(async move {
+        while let Some((batch, future)) = in_flight.recv().await {
+            let result = future.await;
+            // Test hook: a test may hold commit notifications to observe
+            // what clients see while a write is in flight.
+            if hold.wait_for(|held| !*held).await.is_err() {
+                return;
+            }
+            match result {
+                Ok(seq) => {
+                    shared.applied_seq.fetch_max(seq.0, Ordering::AcqRel);
+                    commit.send_modify(|state| {
+                        state.committed = state.committed.max(batch);
+                        state.committed_seq = state.committed_seq.max(seq);
+                    });
+                }
+                Err(error) => {
+                    warn!(batch, %error, "journal append failed; failing every reply that waits on it");
+                    commit.send_modify(|state| state.fail_from(batch));
+                    let _ = events.send(RoleEvent::JournalFailed(error));
+                    return;
+                }
+            }
+        }
+    });
+    (batches_tx, vec![appender, committer])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn barriers_follow_commits_and_failures() {
+        let mut state = CommitState::default();
+        assert_eq!(state.check(0), BarrierState::Ready);
+        assert_eq!(state.check(1), BarrierState::Pending);
+        state.committed = 3;
+        assert_eq!(state.check(3), BarrierState::Ready);
+        state.fail_from(4);
+        assert_eq!(state.check(4), BarrierState::Failed);
+        assert_eq!(state.check(1000), BarrierState::Failed);
+        state.settle(6);
+        assert_eq!(state.check(6), BarrierState::Failed);
+        assert_eq!(state.check(7), BarrierState::Pending);
+        assert_eq!(state.resolved(), 6);
+        state.committed = 8;
+        assert_eq!(
+            state.check(5),
+            BarrierState::Failed,
+            "a failed batch never reads as committed"
+        );
+        assert_eq!(state.check(7), BarrierState::Ready);
+    }
+
+    #[test]
+    fn settle_with_nothing_pending_fails_nothing() {
+        let mut state = CommitState {
+            committed: 5,
+            ..CommitState::default()
+        };
+        state.settle(5);
+        assert_eq!(state.check(5), BarrierState::Ready);
+        assert_eq!(state.check(6), BarrierState::Pending);
+    }
+}

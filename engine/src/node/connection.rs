@@ -1,0 +1,257 @@
+//! Client connections: accept, read and parse RESP, hand commands to the
+//! execution thread, and write replies in order once their barrier batch
+//! has committed. All of it off the execution thread.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tracing::{debug, warn};
+
+use super::commit::{BarrierState, CommitState};
+use super::exec::{ExecMsg, ExecSender, Outgoing};
+use super::shared::NodeShared;
+use crate::resp::{Reply, RequestParser};
+
+/// Commands one connection may have executed but not yet answered (a
+/// pipelining client waits beyond it; memory stays bounded).
+const MAX_COMMANDS_IN_FLIGHT: usize = 65_536;
+/// Commands handed to the execution thread in one message.
+const MAX_COMMANDS_PER_MESSAGE: usize = 1024;
+const READ_BUFFER: usize = 16 * 1024;
+
+/// The error a client gets when the write it sent, or a write its read
+/// depended on, was not committed by the journal.
+const NOT_COMMITTED: &str =
+    "TRYAGAIN not acknowledged: the journal did not commit this node's write (the node stepped down); retry on the primary";
+
+pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, exec: ExecSender) {
+    let next_id = AtomicU64::new(1);
+    loop {
+        let (mut stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, for example: back off, keep serving.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        shared.total_connections.fetch_add(1, Ordering::Relaxed);
+        if shared.connected_clients.load(Ordering::Acquire) >= shared.config.maxclients {
+            shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        shared.connected_clients.fetch_add(1, Ordering::AcqRel);
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        let exec = exec.clone();
+        tokio::spawn(async move {
+            serve(stream, addr, id, &shared, &exec).await;
+            shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeShared>, exec: &ExecSender) {
+    let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+    if exec
+        .send(ExecMsg::Connected {
+            conn: id,
+            addr,
+            replies: replies_tx,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (read_half, write_half) = stream.into_split();
+    let in_flight = Arc::new(Semaphore::new(MAX_COMMANDS_IN_FLIGHT));
+    let (closed_tx, closed_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_replies(
+        write_half,
+        replies_rx,
+        exec.commit_state(),
+        in_flight.clone(),
+        shared.clone(),
+        closed_tx,
+    ));
+    read_requests(read_half, id, shared, exec, &in_flight, closed_rx).await;
+    let _ = exec.send(ExecMsg::Disconnected { conn: id }).await;
+    let _ = writer.await;
+    debug!(conn = id, %addr, "connection closed");
+}
+
+async fn read_requests(
+    mut half: OwnedReadHalf,
+    id: u64,
+    shared: &NodeShared,
+    exec: &ExecSender,
+    in_flight: &Semaphore,
+    mut writer_closed: oneshot::Receiver<()>,
+) {
+    let mut parser = RequestParser::new(shared.config.limits);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    loop {
+        if shared.closing.load(Ordering::Acquire) {
+            return;
+        }
+        if buf.capacity() - buf.len() < READ_BUFFER / 4 {
+            buf.reserve(READ_BUFFER);
+        }
+        let read = tokio::select! {
+            read = half.read_buf(&mut buf) => read,
+            _ = &mut writer_closed => return,
+            _ = shared.close_all.notified() => return,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut commands = Vec::new();
+        let mut failure = None;
+        loop {
+            match parser.parse(&mut buf) {
+                Ok(Some(argv)) => {
+                    commands.push(argv);
+                    if commands.len() == MAX_COMMANDS_PER_MESSAGE
+                        && !submit(id, exec, in_flight, std::mem::take(&mut commands)).await
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if !commands.is_empty() && !submit(id, exec, in_flight, commands).await {
+            return;
+        }
+        if let Some(error) = failure {
+            // Redis answers a protocol error and closes the connection; the
+            // error goes through the execution thread so it follows the
+            // replies to everything parsed before it.
+            debug!(conn = id, %error, "protocol error");
+            let _ = exec
+                .send(ExecMsg::ProtocolError {
+                    conn: id,
+                    reply: error.to_reply(),
+                })
+                .await;
+            let _ = writer_closed.await;
+            return;
+        }
+    }
+}
+
+async fn submit(id: u64, exec: &ExecSender, in_flight: &Semaphore, commands: Vec<Vec<bytes::Bytes>>) -> bool {
+    let count = u32::try_from(commands.len()).unwrap_or(u32::MAX);
+    match in_flight.acquire_many(count).await {
+        // Returned by the writer once the replies are written.
+        Ok(permits) => permits.forget(),
+        Err(_) => return false,
+    }
+    exec.send(ExecMsg::Commands { conn: id, commands }).await.is_ok()
+}
+
+async fn write_replies(
+    mut half: OwnedWriteHalf,
+    mut replies: mpsc::UnboundedReceiver<Outgoing>,
+    mut commit: watch::Receiver<CommitState>,
+    in_flight: Arc<Semaphore>,
+    shared: Arc<NodeShared>,
+    closed: oneshot::Sender<()>,
+) {
+    let mut out = BytesMut::with_capacity(READ_BUFFER);
+    'outer: while let Some(first) = replies.recv().await {
+        let mut pending = vec![first];
+        while let Ok(more) = replies.try_recv() {
+            pending.push(more);
+        }
+        let mut written = 0usize;
+        for outgoing in pending {
+            for item in outgoing.items {
+                written += 1;
+                let ready = commit.borrow_and_update().check(item.barrier);
+                let state = match ready {
+                    BarrierState::Pending => {
+                        // Replies keep their order: flush what is ready,
+                        // then wait for this one's batch.
+                        if !out.is_empty() && half.write_all(&out).await.is_err() {
+                            break 'outer;
+                        }
+                        out.clear();
+                        match wait_for_barrier(&mut commit, item.barrier, &shared).await {
+                            Some(state) => state,
+                            None => break 'outer,
+                        }
+                    }
+                    state => state,
+                };
+                if item.silent {
+                    continue;
+                }
+                match state {
+                    BarrierState::Failed => Reply::Error(NOT_COMMITTED.into()).encode(item.protocol, &mut out),
+                    _ => item.reply.encode(item.protocol, &mut out),
+                }
+            }
+            if outgoing.close {
+                let _ = half.write_all(&out).await;
+                let _ = half.shutdown().await;
+                break 'outer;
+            }
+        }
+        if !out.is_empty() && half.write_all(&out).await.is_err() {
+            break;
+        }
+        out.clear();
+        if out.capacity() > 4 * READ_BUFFER {
+            out = BytesMut::with_capacity(READ_BUFFER);
+        }
+        in_flight.add_permits(written);
+    }
+    in_flight.close();
+    let _ = closed.send(());
+}
+
+/// Waits until `barrier`'s batch has committed or failed; `None` if the
+/// node is stopping.
+async fn wait_for_barrier(
+    commit: &mut watch::Receiver<CommitState>,
+    barrier: u64,
+    shared: &NodeShared,
+) -> Option<BarrierState> {
+    loop {
+        let notified = shared.close_all.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if shared.closing.load(Ordering::Acquire) {
+            return None;
+        }
+        let state = commit.borrow_and_update().check(barrier);
+        if state != BarrierState::Pending {
+            return Some(state);
+        }
+        tokio::select! {
+            changed = commit.changed() => {
+                if changed.is_err() {
+                    return Some(BarrierState::Failed);
+                }
+            }
+            _ = &mut notified => return None,
+        }
+    }
+}

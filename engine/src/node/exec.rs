@@ -1,0 +1,678 @@
+//! The execution thread: owns the keyspace, runs every command, turns write
+//! effects into journal batches and decides, per reply, which batch it must
+//! wait for (key-level tracking).
+//!
+//! One plain OS thread, fed by a bounded channel: commands are atomic
+//! without locks, and the thread never waits on the network or the disk
+//! (replies are released by the connection tasks once their barrier batch
+//! has committed).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use super::commit::{CommitState, SealedBatch};
+use super::role::RoleCommand;
+use super::shared::{NodeShared, Role};
+use crate::commands::{self, flags, Clock, CommandKind, CommandSpec, Effect, ExecCtx};
+use crate::error::{Error, Result};
+use crate::keyspace::Keyspace;
+use crate::record::EffectOp;
+use crate::resp::{Protocol, Reply};
+
+pub(crate) mod node_commands;
+
+/// Bound on messages queued for the execution thread.
+const QUEUE_CAPACITY: usize = 8192;
+/// A batch is sealed once it holds this many bytes of effects, or after
+/// this many messages, whichever comes first: large enough to amortise a
+/// journal round trip over many writes, small enough to keep latency flat.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+const MAX_MESSAGES_PER_STEP: usize = 512;
+/// Keys examined per active-expiry cycle (Redis samples 20 per db per loop).
+const ACTIVE_EXPIRE_SAMPLE: usize = 200;
+
+pub(crate) type Inspector = Box<dyn FnOnce(&Keyspace, u64) + Send>;
+
+pub(crate) enum ExecMsg {
+    Connected {
+        conn: u64,
+        addr: SocketAddr,
+        replies: mpsc::UnboundedSender<Outgoing>,
+    },
+    Commands {
+        conn: u64,
+        commands: Vec<Vec<Bytes>>,
+    },
+    /// The connection sent bytes that are not RESP: answer in order, then close.
+    ProtocolError {
+        conn: u64,
+        reply: Reply,
+    },
+    Disconnected {
+        conn: u64,
+    },
+    /// Effects committed in the journal, applied by a replica in order.
+    Apply {
+        records: Vec<Vec<EffectOp>>,
+        through: u64,
+    },
+    /// The role driver won the leader register and everything before its
+    /// takeover record has been sent here: serve writes through `batches`.
+    BecomePrimary {
+        batches: mpsc::Sender<SealedBatch>,
+        applied: u64,
+        done: oneshot::Sender<()>,
+    },
+    /// Stop taking writes; answers with the last sealed batch so the
+    /// caller can wait for it before resigning.
+    StopWrites {
+        done: oneshot::Sender<u64>,
+    },
+    /// Drop the dataset and every pending write: the node rejoins as a
+    /// replica and rehydrates from the journal.
+    Reset {
+        reason: String,
+        done: oneshot::Sender<()>,
+    },
+    /// Journal caught up for the first time (replica may serve reads).
+    Loaded,
+    Tick,
+    Inspect(Inspector),
+    /// The node is stopping.
+    Stop,
+}
+
+/// Replies for one [`ExecMsg::Commands`], in order.
+pub(crate) struct Outgoing {
+    pub items: Vec<PendingReply>,
+    /// Close the connection once these are written (QUIT, protocol error).
+    pub close: bool,
+}
+
+pub(crate) struct PendingReply {
+    pub reply: Reply,
+    /// The batch that must commit before this reply may be sent (0: none).
+    pub barrier: u64,
+    pub protocol: Protocol,
+    /// Nothing is written for this reply.
+    pub silent: bool,
+}
+
+pub(crate) struct ExecHandle {
+    tx: mpsc::Sender<ExecMsg>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub commit: Arc<watch::Sender<CommitState>>,
+}
+
+impl ExecHandle {
+    pub fn sender(&self) -> ExecSender {
+        ExecSender {
+            tx: self.tx.clone(),
+            commit: self.commit.clone(),
+        }
+    }
+
+    pub fn inspect(&self, inspector: Inspector) -> Result<()> {
+        self.tx
+            .try_send(ExecMsg::Inspect(inspector))
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Stops the thread (the caller has set `NodeShared::closing`, which
+    /// the thread checks after every step, in case the queue is full).
+    pub fn stop(&mut self) {
+        let _ = self.tx.try_send(ExecMsg::Stop);
+        // Joining would block an async caller; the thread exits on its own.
+        drop(self.thread.take());
+    }
+}
+
+/// What tasks use to talk to the execution thread.
+#[derive(Clone)]
+pub(crate) struct ExecSender {
+    pub tx: mpsc::Sender<ExecMsg>,
+    pub commit: Arc<watch::Sender<CommitState>>,
+}
+
+impl ExecSender {
+    pub async fn send(&self, msg: ExecMsg) -> Result<()> {
+        self.tx.send(msg).await.map_err(|_| Error::Stopped)
+    }
+
+    pub fn commit_state(&self) -> watch::Receiver<CommitState> {
+        self.commit.subscribe()
+    }
+}
+
+pub(crate) fn spawn(shared: Arc<NodeShared>, role_commands: mpsc::UnboundedSender<RoleCommand>) -> Result<ExecHandle> {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let commit = Arc::new(watch::Sender::new(CommitState::default()));
+    let mut exec = Exec::new(shared, commit.clone(), role_commands);
+    let thread = std::thread::Builder::new()
+        .name("memoir-exec".into())
+        .spawn(move || exec.run(rx))
+        .map_err(Error::Thread)?;
+    Ok(ExecHandle {
+        tx,
+        thread: Some(thread),
+        commit,
+    })
+}
+
+struct Session {
+    addr: SocketAddr,
+    db: usize,
+    protocol: Protocol,
+    name: Option<Bytes>,
+    lib_name: Option<Bytes>,
+    lib_ver: Option<Bytes>,
+    multi: Option<Transaction>,
+    replies: mpsc::UnboundedSender<Outgoing>,
+    created: Instant,
+    commands: u64,
+}
+
+#[derive(Default)]
+struct Transaction {
+    queued: Vec<Vec<Bytes>>,
+    /// A command failed to queue: EXEC must abort.
+    errored: bool,
+}
+
+/// Which keys have writes not yet committed, and in which batch.
+#[derive(Default)]
+struct DirtyKeys {
+    by_db: Vec<HashMap<Bytes, u64>>,
+    by_batch: VecDeque<(u64, Vec<(usize, Bytes)>)>,
+    /// Newest batch holding a whole-dataset write (FLUSHDB, FLUSHALL).
+    whole_dataset: u64,
+}
+
+impl DirtyKeys {
+    fn new(databases: usize) -> DirtyKeys {
+        DirtyKeys {
+            by_db: (0..databases).map(|_| HashMap::new()).collect(),
+            ..DirtyKeys::default()
+        }
+    }
+
+    fn mark(&mut self, db: usize, key: &Bytes, batch: u64) {
+        let Some(map) = self.by_db.get_mut(db) else { return };
+        map.insert(key.clone(), batch);
+        match self.by_batch.back_mut() {
+            Some((last, keys)) if *last == batch => keys.push((db, key.clone())),
+            _ => self.by_batch.push_back((batch, vec![(db, key.clone())])),
+        }
+    }
+
+    fn barrier(&self, db: usize, key: &[u8]) -> u64 {
+        let key_batch = self.by_db.get(db).and_then(|map| map.get(key)).copied().unwrap_or(0);
+        key_batch.max(self.whole_dataset)
+    }
+
+    /// Forgets writes whose outcome is known.
+    fn release_through(&mut self, resolved: u64) {
+        while let Some((batch, _)) = self.by_batch.front() {
+            if *batch > resolved {
+                break;
+            }
+            let Some((batch, keys)) = self.by_batch.pop_front() else {
+                break;
+            };
+            for (db, key) in keys {
+                if let Some(map) = self.by_db.get_mut(db) {
+                    if map.get(&key).is_some_and(|b| *b <= batch) {
+                        map.remove(&key);
+                    }
+                }
+            }
+        }
+        if self.whole_dataset <= resolved {
+            self.whole_dataset = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        for map in &mut self.by_db {
+            map.clear();
+        }
+        self.by_batch.clear();
+        self.whole_dataset = 0;
+    }
+}
+
+pub(crate) struct Exec {
+    shared: Arc<NodeShared>,
+    ks: Keyspace,
+    sessions: HashMap<u64, Session>,
+    role_commands: mpsc::UnboundedSender<RoleCommand>,
+    /// Where sealed batches go while primary.
+    term: Option<mpsc::Sender<SealedBatch>>,
+    /// Effects of the batch being filled.
+    open: Vec<EffectOp>,
+    open_bytes: usize,
+    /// Number the open batch will get when sealed.
+    next_batch: u64,
+    last_sealed: u64,
+    commit: Arc<watch::Sender<CommitState>>,
+    commit_rx: watch::Receiver<CommitState>,
+    dirty: DirtyKeys,
+    /// Wall clock (Redis expiry is in unix ms) and monotonic clock (lease),
+    /// read once per step.
+    now_ms: i64,
+    now: Instant,
+    /// Applying stopped (newer record version or divergence).
+    apply_halted: bool,
+    scratch_effects: Vec<Effect>,
+}
+
+impl Exec {
+    fn new(
+        shared: Arc<NodeShared>,
+        commit: Arc<watch::Sender<CommitState>>,
+        role_commands: mpsc::UnboundedSender<RoleCommand>,
+    ) -> Exec {
+        let databases = shared.config.databases;
+        Exec {
+            ks: Keyspace::new(databases),
+            sessions: HashMap::new(),
+            role_commands,
+            term: None,
+            open: Vec::new(),
+            open_bytes: 0,
+            next_batch: 1,
+            last_sealed: 0,
+            commit_rx: commit.subscribe(),
+            commit,
+            dirty: DirtyKeys::new(databases),
+            now_ms: 0,
+            now: Instant::now(),
+            apply_halted: false,
+            scratch_effects: Vec::new(),
+            shared,
+        }
+    }
+
+    fn run(&mut self, mut rx: mpsc::Receiver<ExecMsg>) {
+        while let Some(msg) = rx.blocking_recv() {
+            self.begin_step();
+            self.handle(msg);
+            let mut handled = 1;
+            while handled < MAX_MESSAGES_PER_STEP && self.open_bytes < MAX_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(msg) => self.handle(msg),
+                    Err(_) => break,
+                }
+                handled += 1;
+            }
+            self.seal();
+            if self.shared.closing.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        info!("execution thread stopped");
+    }
+
+    fn begin_step(&mut self) {
+        self.now = Instant::now();
+        self.now_ms = unix_ms();
+        let resolved = self.commit_rx.borrow_and_update().resolved();
+        self.dirty.release_through(resolved);
+    }
+
+    fn handle(&mut self, msg: ExecMsg) {
+        match msg {
+            ExecMsg::Connected { conn, addr, replies } => {
+                self.sessions.insert(
+                    conn,
+                    Session {
+                        addr,
+                        db: 0,
+                        protocol: Protocol::Resp2,
+                        name: None,
+                        lib_name: None,
+                        lib_ver: None,
+                        multi: None,
+                        replies,
+                        created: self.now,
+                        commands: 0,
+                    },
+                );
+            }
+            ExecMsg::Disconnected { conn } => {
+                self.sessions.remove(&conn);
+            }
+            ExecMsg::Commands { conn, commands } => self.run_commands(conn, commands),
+            ExecMsg::ProtocolError { conn, reply } => {
+                if let Some(session) = self.sessions.get(&conn) {
+                    let item = PendingReply {
+                        reply,
+                        barrier: 0,
+                        protocol: session.protocol,
+                        silent: false,
+                    };
+                    let _ = session.replies.send(Outgoing {
+                        items: vec![item],
+                        close: true,
+                    });
+                }
+            }
+            ExecMsg::Apply { records, through } => self.apply(records, through),
+            ExecMsg::BecomePrimary { batches, applied, done } => {
+                self.commit.send_modify(|state| {
+                    state.settle(self.last_sealed);
+                    state.committed_seq = state.committed_seq.max(memoir_journal::Seq(applied));
+                });
+                self.dirty.clear();
+                self.term = Some(batches);
+                self.shared.set_role(Role::Primary);
+                let _ = done.send(());
+            }
+            ExecMsg::StopWrites { done } => {
+                self.seal();
+                self.term = None;
+                self.shared.set_role(Role::Replica);
+                let _ = done.send(self.last_sealed);
+            }
+            ExecMsg::Reset { reason, done } => {
+                warn!(%reason, keys = self.ks.total_keys(), "dropping the dataset to rehydrate from the journal");
+                self.term = None;
+                self.open.clear();
+                self.open_bytes = 0;
+                self.commit.send_modify(|state| state.settle(self.last_sealed));
+                self.dirty.clear();
+                self.ks.clear();
+                self.apply_halted = false;
+                self.shared.set_role(Role::Replica);
+                self.shared.loading.store(true, Ordering::Release);
+                self.shared.applied_seq.store(0, Ordering::Release);
+                let _ = done.send(());
+            }
+            ExecMsg::Loaded => {
+                self.shared.loading.store(false, Ordering::Release);
+            }
+            ExecMsg::Tick => self.active_expire(),
+            ExecMsg::Stop => {}
+            ExecMsg::Inspect(inspector) => {
+                let applied = self.shared.applied_seq.load(Ordering::Acquire);
+                inspector(&self.ks, applied);
+            }
+        }
+    }
+
+    fn run_commands(&mut self, conn: u64, commands: Vec<Vec<Bytes>>) {
+        let mut items = Vec::with_capacity(commands.len());
+        let mut close = false;
+        for argv in commands {
+            if close {
+                break;
+            }
+            let outcome = self.run_one(conn, argv);
+            close = outcome.close;
+            let protocol = self.sessions.get(&conn).map_or(Protocol::Resp2, |s| s.protocol);
+            items.push(PendingReply {
+                reply: outcome.reply,
+                barrier: outcome.barrier,
+                protocol,
+                silent: outcome.silent,
+            });
+        }
+        self.shared
+            .total_commands
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.commands += items.len() as u64;
+            let _ = session.replies.send(Outgoing { items, close });
+        }
+    }
+
+    /// Runs one command for a connection, handling MULTI queueing.
+    fn run_one(&mut self, conn: u64, argv: Vec<Bytes>) -> Outcome {
+        let Some(spec) = commands::lookup(&argv[0]) else {
+            self.flag_transaction_error(conn);
+            return Outcome::reply(commands::unknown_command_error(&argv));
+        };
+        if !spec.arity_ok(argv.len()) {
+            self.flag_transaction_error(conn);
+            return Outcome::reply(commands::arity_error(spec.name));
+        }
+        let in_multi = self.sessions.get(&conn).is_some_and(|s| s.multi.is_some());
+        if in_multi && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if let Some(refusal) = self.refusal(spec) {
+                self.flag_transaction_error(conn);
+                return Outcome::reply(refusal);
+            }
+            if let Some(tx) = self.sessions.get_mut(&conn).and_then(|s| s.multi.as_mut()) {
+                tx.queued.push(argv);
+            }
+            return Outcome::reply(Reply::SimpleString("QUEUED".into()));
+        }
+        self.dispatch(conn, spec, &argv)
+    }
+
+    fn flag_transaction_error(&mut self, conn: u64) {
+        if let Some(tx) = self.sessions.get_mut(&conn).and_then(|s| s.multi.as_mut()) {
+            tx.errored = true;
+        }
+    }
+
+    /// Why this node cannot run `spec` now, as the error Redis would send.
+    fn refusal(&self, spec: &CommandSpec) -> Option<Reply> {
+        if matches!(spec.kind, CommandKind::Node) {
+            return None;
+        }
+        if self.apply_halted && spec.flags & flags::STALE == 0 {
+            let reason = self.shared.halted_reason().unwrap_or_default();
+            return Some(Reply::Error(format!("MASTERDOWN replication halted: {reason}")));
+        }
+        if self.shared.loading.load(Ordering::Acquire) && spec.flags & flags::LOADING == 0 {
+            return Some(Reply::Error("LOADING Redis is loading the dataset in memory".into()));
+        }
+        match self.shared.role() {
+            Role::Replica if spec.flags & flags::WRITE != 0 => Some(Reply::Error(
+                "READONLY You can't write against a read only replica.".into(),
+            )),
+            Role::Primary if !self.shared.lease_valid(self.now) => Some(Reply::Error(
+                "TRYAGAIN the primary's lease has expired; it serves again once renewed, or steps down".into(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn dispatch(&mut self, conn: u64, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
+        match spec.kind {
+            CommandKind::Node => self.node_command(conn, spec, argv),
+            CommandKind::Data(_) => {
+                if let Some(refusal) = self.refusal(spec) {
+                    return Outcome::reply(refusal);
+                }
+                let db = self.sessions.get(&conn).map_or(0, |s| s.db);
+                let outcome = self.data_command(db, spec, argv);
+                let barrier = outcome.barrier.max(self.barrier_for(db, spec, argv));
+                Outcome { barrier, ..outcome }
+            }
+        }
+    }
+
+    /// Executes a data command on the keyspace; its effects join the open batch.
+    fn data_command(&mut self, db: usize, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
+        let primary = self.shared.role() == Role::Primary;
+        let clock = if primary {
+            Clock::Primary { now_ms: self.now_ms }
+        } else {
+            Clock::Replica { now_ms: self.now_ms }
+        };
+        let mut effects = std::mem::take(&mut self.scratch_effects);
+        let reply = {
+            let mut ctx = ExecCtx {
+                db,
+                clock,
+                effects: &mut effects,
+            };
+            commands::execute(spec, &mut self.ks, &mut ctx, argv)
+        };
+        let mut barrier = 0;
+        if !effects.is_empty() {
+            if primary {
+                barrier = self.next_batch;
+                for effect in effects.drain(..) {
+                    self.track_effect(&effect, barrier);
+                    self.open_bytes += effect.argv.iter().map(|a| a.len() + 8).sum::<usize>();
+                    self.open.push(effect.into());
+                }
+            } else {
+                // Cannot happen: replicas refuse writes and never expire
+                // keys themselves. Dropping the effects keeps the replica
+                // identical to the log; say so loudly.
+                error!(command = spec.name, "a replica produced write effects; discarded");
+                effects.clear();
+            }
+        }
+        self.scratch_effects = effects;
+        Outcome::with_barrier(reply, barrier)
+    }
+
+    fn track_effect(&mut self, effect: &Effect, batch: u64) {
+        let db = effect.db as usize;
+        match commands::lookup(&effect.argv[0]) {
+            Some(spec) if spec.flags & flags::WHOLE_DATASET == 0 => {
+                for key in spec.keys(&effect.argv) {
+                    self.dirty.mark(db, key, batch);
+                }
+            }
+            _ => self.dirty.whole_dataset = batch,
+        }
+    }
+
+    /// The batch a reply must wait for: the newest uncommitted write to
+    /// any key it read (or to anything, for whole-dataset reads).
+    fn barrier_for(&self, db: usize, spec: &CommandSpec, argv: &[Bytes]) -> u64 {
+        if self.shared.role() != Role::Primary {
+            return 0;
+        }
+        if spec.flags & flags::WHOLE_DATASET != 0 {
+            return self.newest_write_batch();
+        }
+        spec.keys(argv)
+            .into_iter()
+            .map(|key| self.dirty.barrier(db, key))
+            .fold(self.dirty.whole_dataset, u64::max)
+    }
+
+    fn newest_write_batch(&self) -> u64 {
+        if self.open.is_empty() {
+            self.last_sealed
+        } else {
+            self.next_batch
+        }
+    }
+
+    /// Sends the open batch to the journal.
+    fn seal(&mut self) {
+        if self.open.is_empty() {
+            return;
+        }
+        let batch = self.next_batch;
+        let ops = std::mem::take(&mut self.open);
+        self.open_bytes = 0;
+        self.next_batch += 1;
+        self.last_sealed = batch;
+        let sent = match &self.term {
+            // Blocks this thread when MAX_BATCHES_IN_FLIGHT are in flight:
+            // backpressure on every client rather than unbounded memory.
+            Some(term) => term.blocking_send(SealedBatch { batch, ops }).is_ok(),
+            None => false,
+        };
+        if !sent {
+            warn!(batch, "no journal pipeline for a sealed batch; failing its replies");
+            self.commit.send_modify(|state| state.fail_from(batch));
+            let _ = self
+                .role_commands
+                .send(RoleCommand::StepDown("journal pipeline closed".into()));
+        }
+    }
+
+    fn apply(&mut self, records: Vec<Vec<EffectOp>>, through: u64) {
+        if self.apply_halted {
+            return;
+        }
+        for ops in records {
+            for op in ops {
+                let effect = Effect::from(op);
+                if let Err(reason) = self.ks.apply(&effect) {
+                    let reason = format!(
+                        "applying {:?} failed: {reason}",
+                        String::from_utf8_lossy(&effect.argv[0])
+                    );
+                    error!(%reason, "replica stops applying: its dataset would diverge from the journal");
+                    self.shared.halt(reason);
+                    self.apply_halted = true;
+                    return;
+                }
+            }
+        }
+        self.shared.applied_seq.fetch_max(through, Ordering::AcqRel);
+    }
+
+    /// Redis's active expiry, on the primary only (replicas wait for the
+    /// primary's DEL effects so their data stays a function of the log).
+    fn active_expire(&mut self) {
+        if self.shared.role() != Role::Primary || !self.shared.lease_valid(self.now) || self.term.is_none() {
+            return;
+        }
+        let mut effects = std::mem::take(&mut self.scratch_effects);
+        let deleted = self
+            .ks
+            .active_expire_cycle(self.now_ms, &mut effects, ACTIVE_EXPIRE_SAMPLE);
+        let batch = self.next_batch;
+        for effect in effects.drain(..) {
+            self.track_effect(&effect, batch);
+            self.open_bytes += effect.argv.iter().map(|a| a.len() + 8).sum::<usize>();
+            self.open.push(effect.into());
+        }
+        self.scratch_effects = effects;
+        if deleted > 0 {
+            tracing::debug!(deleted, "active expiry");
+        }
+    }
+}
+
+/// What running one command produced.
+pub(crate) struct Outcome {
+    pub reply: Reply,
+    pub barrier: u64,
+    /// Close the connection after this reply.
+    pub close: bool,
+    /// Send nothing (SHUTDOWN closes the connection without a reply).
+    pub silent: bool,
+}
+
+impl Outcome {
+    pub fn reply(reply: Reply) -> Outcome {
+        Outcome::with_barrier(reply, 0)
+    }
+
+    pub fn with_barrier(reply: Reply, barrier: u64) -> Outcome {
+        Outcome {
+            reply,
+            barrier,
+            close: false,
+            silent: false,
+        }
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

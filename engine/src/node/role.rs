@@ -1,0 +1,496 @@
+//! The role driver: follows the journal as a replica, wins leadership
+//! through the journal's compare-and-set leader register, holds and renews
+//! the primary's lease, steps down when fenced, and resigns on shutdown.
+//!
+//! Leadership protocol (DESIGN.md, "Leadership"):
+//! - the primary appends a `LeaseRenewal` every lease/3 and serves only
+//!   while `sent + lease` (monotonic clock, send time of the newest
+//!   committed renewal) lies in the future;
+//! - a replica that has applied everything the journal committed, and has
+//!   seen no renewal for `lease + margin` (or saw the primary's `Release`),
+//!   calls `set_leader(self, observed)`; on success it appends `Takeover`
+//!   and applies every record before it (they are final: the old primary's
+//!   later appends are fenced) before serving;
+//! - if those final records include a renewal it had not seen when it
+//!   contested, it waits out that lease too, so two primaries never serve
+//!   at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memoir_journal::client::{ClientError, JournalClient, ReadBatch, Subscription};
+use memoir_journal::{LeaderId, Seq};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use super::commit::{self, BarrierState};
+use super::exec::{ExecMsg, ExecSender};
+use super::shared::{NodeShared, PrimaryInfo, Role};
+use crate::record::{Record, RecordError};
+
+pub(crate) enum RoleCommand {
+    /// Resign if primary, then stop.
+    Shutdown { done: oneshot::Sender<()> },
+    /// `FAILOVER`: resign so a caught-up replica takes over now.
+    Failover,
+    /// The write path broke; step down and rehydrate.
+    StepDown(String),
+    /// A journal append failed (fenced, or the journal unreachable).
+    JournalFailed(ClientError),
+}
+
+pub(crate) type RoleEvent = RoleCommand;
+
+/// Active expiry runs this often on the primary (Redis: 10 Hz).
+const EXPIRE_TICK: Duration = Duration::from_millis(100);
+const STATUS_POLL: Duration = Duration::from_millis(250);
+
+pub(crate) async fn run(
+    shared: Arc<NodeShared>,
+    client: Arc<JournalClient>,
+    exec: ExecSender,
+    mut commands: mpsc::UnboundedReceiver<RoleCommand>,
+    commands_tx: mpsc::UnboundedSender<RoleCommand>,
+) {
+    let ticker = tokio::spawn(tick_expiry(exec.clone()));
+    let mut driver = Driver {
+        shared,
+        client,
+        exec,
+        commands_tx,
+    };
+    loop {
+        let won = match driver.follow(&mut commands).await {
+            Followed::Won(won) => won,
+            Followed::Shutdown(done) => {
+                let _ = done.send(());
+                break;
+            }
+        };
+        match driver.lead(&mut commands, won).await {
+            Led::Shutdown(done) => {
+                let _ = done.send(());
+                break;
+            }
+            Led::SteppedDown(reason) => {
+                warn!(%reason, "stepping down; rejoining as a replica");
+                let (done, reset) = oneshot::channel();
+                if driver.exec.send(ExecMsg::Reset { reason, done }).await.is_err() || reset.await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    ticker.abort();
+}
+
+async fn tick_expiry(exec: ExecSender) {
+    let mut interval = tokio::time::interval(EXPIRE_TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        interval.tick().await;
+        // A full queue means the thread is busy anyway; skip this tick.
+        if let Err(mpsc::error::TrySendError::Closed(_)) = exec.tx.try_send(ExecMsg::Tick) {
+            return;
+        }
+    }
+}
+
+struct Driver {
+    shared: Arc<NodeShared>,
+    client: Arc<JournalClient>,
+    exec: ExecSender,
+    commands_tx: mpsc::UnboundedSender<RoleCommand>,
+}
+
+enum Followed {
+    Won(Won),
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct Won {
+    /// When the takeover record (our first lease) was sent.
+    sent: Instant,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+enum Led {
+    Shutdown(oneshot::Sender<()>),
+    SteppedDown(String),
+}
+
+/// What a replica knows about the primary from the records it applied.
+struct Observed {
+    leader: LeaderId,
+    /// When a record from `leader` was last seen (a renewal or takeover).
+    last_seen: Instant,
+    /// `leader` resigned: no need to wait for its lease.
+    released: bool,
+}
+
+/// Follows the journal from `next`, applying records through the
+/// execution thread.
+struct Follower {
+    subscription: Subscription,
+    next: Seq,
+    observed: Observed,
+    /// When a renewal from another node was last applied.
+    foreign_renewal_seen: Option<Instant>,
+    halted: bool,
+}
+
+impl Driver {
+    fn patience(&self) -> Duration {
+        let config = &self.shared.config;
+        config.lease + config.lease_margin + config.election_delay
+    }
+
+    /// Replica phase: follow the journal; contest leadership when the
+    /// primary's lease has run out.
+    async fn follow(&mut self, commands: &mut mpsc::UnboundedReceiver<RoleCommand>) -> Followed {
+        let from = Seq::FIRST;
+        let mut follower = Follower {
+            subscription: self.client.subscribe(from),
+            next: from,
+            observed: Observed {
+                leader: self.shared.primary_info().leader,
+                last_seen: Instant::now(),
+                released: false,
+            },
+            foreign_renewal_seen: None,
+            halted: false,
+        };
+        let started = Instant::now();
+        let mut reported_progress = Instant::now();
+        let check_every = (self.shared.config.lease / 10).clamp(Duration::from_millis(10), Duration::from_millis(100));
+        let mut check = tokio::time::interval(check_every);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        info!(node = %self.shared.id, "following the journal as a replica");
+        loop {
+            tokio::select! {
+                batch = follower.subscription.next() => match batch {
+                    Ok(batch) => {
+                        if !self.deliver(&mut follower, batch).await {
+                            continue;
+                        }
+                        if self.loading() && reported_progress.elapsed() > Duration::from_secs(1) {
+                            reported_progress = Instant::now();
+                            info!(next = %follower.next, "rehydrating from the journal");
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "journal subscription failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                _ = check.tick() => {
+                    if follower.halted {
+                        continue;
+                    }
+                    let contest = self.shared.config.can_lead
+                        && (follower.observed.released || follower.observed.last_seen.elapsed() > self.patience());
+                    if !self.loading() && !contest {
+                        continue;
+                    }
+                    if !self.caught_up(&follower).await {
+                        continue;
+                    }
+                    if self.loading() {
+                        info!(applied = %follower.next.prev(), elapsed_ms = started.elapsed().as_millis() as u64,
+                            "caught up with the journal");
+                        if self.exec.send(ExecMsg::Loaded).await.is_err() {
+                            return Followed::Shutdown(oneshot::channel().0);
+                        }
+                    }
+                    if contest {
+                        if let Some(won) = self.contest(&mut follower).await {
+                            return Followed::Won(won);
+                        }
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(RoleCommand::Shutdown { done }) => return Followed::Shutdown(done),
+                    None => return Followed::Shutdown(oneshot::channel().0),
+                    // Not primary: nothing to resign or step down from.
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
+    fn loading(&self) -> bool {
+        self.shared.loading.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether this replica has applied every record the journal has
+    /// committed (as the raft leader knows it).
+    async fn caught_up(&self, follower: &Follower) -> bool {
+        let probe = tokio::time::timeout(self.shared.config.lease, self.client.read(follower.next, 1)).await;
+        matches!(probe, Ok(Ok(ReadBatch { ref entries, .. })) if entries.is_empty())
+    }
+
+    /// Applies a batch of committed records; false if nothing was applied.
+    async fn deliver(&self, follower: &mut Follower, batch: ReadBatch) -> bool {
+        if follower.halted || batch.entries.is_empty() {
+            return false;
+        }
+        let mut records = Vec::new();
+        let mut through = follower.next.prev();
+        for (seq, payload) in batch.entries {
+            if seq < follower.next {
+                continue;
+            }
+            match Record::decode(&payload) {
+                Ok(Record::Effects(ops)) => records.push(ops),
+                Ok(Record::LeaseRenewal { leader, address, .. }) | Ok(Record::Takeover { leader, address }) => {
+                    if leader != self.shared.term() {
+                        follower.foreign_renewal_seen = Some(Instant::now());
+                    }
+                    if leader != follower.observed.leader {
+                        info!(primary = %leader, %address, "primary changed");
+                    }
+                    follower.observed = Observed {
+                        leader,
+                        last_seen: Instant::now(),
+                        released: false,
+                    };
+                    let info = PrimaryInfo { leader, address };
+                    if self.shared.primary_info() != info {
+                        self.shared.set_primary_info(info);
+                    }
+                }
+                Ok(Record::Release { leader }) => {
+                    if leader == follower.observed.leader {
+                        info!(primary = %leader, "primary resigned");
+                        follower.observed.released = true;
+                    }
+                }
+                Err(e) => {
+                    let reason = match e {
+                        RecordError::NewerVersion { .. } => format!("seq {seq}: {e}; upgrade this node"),
+                        _ => format!("seq {seq}: undecodable record: {e}"),
+                    };
+                    error!(%reason, "replica stops applying");
+                    self.shared.halt(reason);
+                    follower.halted = true;
+                    break;
+                }
+            }
+            through = seq;
+            follower.next = seq.next();
+        }
+        let applied = self
+            .exec
+            .send(ExecMsg::Apply {
+                records,
+                through: through.0,
+            })
+            .await;
+        applied.is_ok()
+    }
+
+    /// Tries to take the leader register; on success applies everything
+    /// before the takeover and switches the execution thread to primary.
+    async fn contest(&mut self, follower: &mut Follower) -> Option<Won> {
+        // A fresh identity per term: appends still in flight from an
+        // earlier term of this node must stay fenced, or a write its
+        // clients were told failed could commit after the takeover.
+        let me = LeaderId::random();
+        let expected = follower.observed.leader;
+        let contest_started = Instant::now();
+        info!(node = %me, %expected, "the primary's lease ran out; contesting leadership");
+        match self.client.set_leader(me, expected).await {
+            Ok(()) => {}
+            Err(ClientError::Conflict { current }) => {
+                info!(%current, "another node holds the leader register");
+                follower.observed = Observed {
+                    leader: current,
+                    last_seen: Instant::now(),
+                    released: false,
+                };
+                return None;
+            }
+            Err(e) => {
+                warn!(error = %e, "set_leader failed");
+                return None;
+            }
+        }
+        let sent = Instant::now();
+        let takeover = Record::Takeover {
+            leader: me,
+            address: self.shared.local_addr.to_string(),
+        };
+        let takeover_seq = match self.client.append(takeover.encode(), me).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                // We hold the register; the next attempt contests it from
+                // this identity and retries the takeover.
+                warn!(error = %e, "takeover record not committed");
+                follower.observed.leader = me;
+                follower.observed.last_seen = Instant::now();
+                return None;
+            }
+        };
+        // Every record before the takeover is final; apply them all.
+        while follower.next <= takeover_seq {
+            match follower.subscription.next().await {
+                Ok(batch) => {
+                    self.deliver(follower, batch).await;
+                }
+                Err(e) => {
+                    warn!(error = %e, "reading up to the takeover failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            if follower.halted {
+                return None;
+            }
+        }
+        // A renewal the old primary got committed after our caught-up check
+        // keeps its lease alive until (seen + lease + margin): wait it out,
+        // unless it resigned after it.
+        if let Some(seen) = follower.foreign_renewal_seen {
+            let config = &self.shared.config;
+            let lease_end = seen + config.lease + config.lease_margin;
+            let now = Instant::now();
+            if seen >= contest_started && !follower.observed.released && lease_end > now {
+                info!(
+                    wait_ms = (lease_end - now).as_millis() as u64,
+                    "the old primary renewed before the takeover; waiting out that lease"
+                );
+                tokio::time::sleep_until(lease_end.into()).await;
+            }
+        }
+        self.shared.set_term(me);
+        let (batches, tasks) = commit::start_term(
+            self.shared.clone(),
+            self.client.clone(),
+            me,
+            self.exec.commit.clone(),
+            self.commands_tx.clone(),
+        );
+        let (done, ready) = oneshot::channel();
+        let become_primary = ExecMsg::BecomePrimary {
+            batches,
+            applied: takeover_seq.0,
+            done,
+        };
+        // The takeover committed: the lease runs from when it was sent.
+        self.shared.extend_lease(sent);
+        if self.exec.send(become_primary).await.is_err() || ready.await.is_err() {
+            return None;
+        }
+        self.shared
+            .applied_seq
+            .fetch_max(takeover_seq.0, std::sync::atomic::Ordering::AcqRel);
+        self.shared.set_primary_info(PrimaryInfo {
+            leader: me,
+            address: self.shared.local_addr.to_string(),
+        });
+        self.shared.failovers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        info!(node = %me, seq = %takeover_seq, "now primary");
+        Some(Won { sent, tasks })
+    }
+
+    /// Primary phase: renew the lease until fenced, failed or resigned.
+    async fn lead(&mut self, commands: &mut mpsc::UnboundedReceiver<RoleCommand>, won: Won) -> Led {
+        let lease = self.shared.config.lease;
+        let mut renew = tokio::time::interval_at((won.sent + lease / 3).into(), lease / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut status = tokio::time::interval(STATUS_POLL);
+        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = loop {
+            tokio::select! {
+                _ = renew.tick() => {
+                    if let Err(reason) = self.renew().await {
+                        break Led::SteppedDown(reason);
+                    }
+                }
+                _ = status.tick() => self.poll_journal_status().await,
+                command = commands.recv() => match command {
+                    Some(RoleCommand::Shutdown { done }) => {
+                        self.resign().await;
+                        break Led::Shutdown(done);
+                    }
+                    None => break Led::Shutdown(oneshot::channel().0),
+                    Some(RoleCommand::Failover) => {
+                        self.resign().await;
+                        break Led::SteppedDown("FAILOVER requested".into());
+                    }
+                    Some(RoleCommand::StepDown(reason)) => break Led::SteppedDown(reason),
+                    Some(RoleCommand::JournalFailed(error)) => break Led::SteppedDown(format!("journal append failed: {error}")),
+                },
+            }
+        };
+        for task in won.tasks {
+            task.abort();
+        }
+        self.shared.set_role(Role::Replica);
+        end
+    }
+
+    /// One lease renewal. Err = fenced (another node is primary).
+    async fn renew(&self) -> Result<(), String> {
+        let me = self.shared.term();
+        let record = Record::LeaseRenewal {
+            leader: me,
+            lease_ms: self.shared.config.lease.as_millis() as u64,
+            address: self.shared.local_addr.to_string(),
+        };
+        let sent = Instant::now();
+        match tokio::time::timeout(self.shared.config.lease, self.client.append(record.encode(), me)).await {
+            Ok(Ok(_)) => {
+                self.shared.extend_lease(sent);
+                Ok(())
+            }
+            Ok(Err(ClientError::Fenced { current })) => Err(format!("fenced: {current} holds the leader register")),
+            Ok(Err(e)) => {
+                warn!(error = %e, "lease renewal failed; the lease runs out unless a later one commits");
+                Ok(())
+            }
+            Err(_) => {
+                warn!("lease renewal timed out; the lease runs out unless a later one commits");
+                Ok(())
+            }
+        }
+    }
+
+    async fn poll_journal_status(&self) {
+        if let Ok(Ok(report)) = tokio::time::timeout(STATUS_POLL, self.client.status()).await {
+            let matched = report.replicas.iter().map(|r| r.matched).collect();
+            *self.shared.journal_matched.lock().unwrap_or_else(|e| e.into_inner()) = matched;
+        }
+    }
+
+    /// Stops writes, waits for those in flight, and appends `Release` so a
+    /// caught-up replica may take over without waiting for the lease.
+    async fn resign(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.exec.send(ExecMsg::StopWrites { done }).await.is_err() {
+            return;
+        }
+        let Ok(last_sealed) = stopped.await else { return };
+        let mut commit = self.exec.commit_state();
+        let settled = tokio::time::timeout(self.shared.config.lease, async {
+            loop {
+                if commit.borrow_and_update().check(last_sealed) != BarrierState::Pending {
+                    return;
+                }
+                if commit.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if settled.is_err() {
+            warn!("writes still in flight at resignation");
+        }
+        let me = self.shared.term();
+        let release = Record::Release { leader: me }.encode();
+        match tokio::time::timeout(self.shared.config.lease, self.client.append(release, me)).await {
+            Ok(Ok(seq)) => info!(%seq, "resigned as primary"),
+            Ok(Err(e)) => warn!(error = %e, "release record not committed; replicas wait for the lease"),
+            Err(_) => warn!("release record timed out; replicas wait for the lease"),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! State the node's threads and tasks share: role, lease deadline, applied
+//! seq and counters. Everything here is either atomic or behind a short
+//! mutex; the keyspace itself is not here (the execution thread owns it).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use memoir_journal::LeaderId;
+use tokio::sync::{watch, Notify};
+
+use super::NodeConfig;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Follows the journal, serves reads, refuses writes.
+    Replica,
+    /// Holds the journal's leader register and (while its lease lasts)
+    /// serves reads and writes.
+    Primary,
+}
+
+/// Who the journal says is primary, as last seen in its records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrimaryInfo {
+    pub leader: LeaderId,
+    pub address: String,
+}
+
+pub struct NodeShared {
+    pub config: NodeConfig,
+    pub id: LeaderId,
+    pub local_addr: SocketAddr,
+    pub started: Instant,
+    started_unix_secs: i64,
+    role: AtomicU8,
+    /// End of the primary's lease in nanoseconds since `started` (monotonic
+    /// clock); 0 = no lease.
+    lease_deadline_ns: AtomicU64,
+    /// Journal seq of the last record reflected in the keyspace (applied on
+    /// a replica, committed on the primary).
+    pub applied_seq: AtomicU64,
+    /// True until a replica has caught up with the journal once.
+    pub loading: AtomicBool,
+    /// Why applying stopped (a record from a newer engine, or divergence).
+    pub halted: Mutex<Option<String>>,
+    pub primary: Mutex<PrimaryInfo>,
+    /// The identity of this node's current (or last) primary term in the
+    /// journal's leader register: new for every term.
+    term: Mutex<LeaderId>,
+    /// Highest seq each journal replica holds (for WAIT), polled by the
+    /// primary.
+    pub journal_matched: Mutex<Vec<u64>>,
+    pub connected_clients: AtomicUsize,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub total_commands: AtomicU64,
+    pub failovers: AtomicU64,
+    /// Asks every connection task to close (node stopping).
+    pub close_all: Notify,
+    pub closing: AtomicBool,
+    shutdown_requested: watch::Sender<bool>,
+    /// Test hook: while true, commits are not published (see
+    /// `MemoryNode::hold_commits`).
+    pub(crate) commit_hold: watch::Sender<bool>,
+}
+
+impl NodeShared {
+    pub(crate) fn new(
+        config: NodeConfig,
+        id: LeaderId,
+        local_addr: SocketAddr,
+        shutdown_requested: watch::Sender<bool>,
+    ) -> NodeShared {
+        NodeShared {
+            config,
+            id,
+            local_addr,
+            started: Instant::now(),
+            started_unix_secs: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
+            role: AtomicU8::new(0),
+            lease_deadline_ns: AtomicU64::new(0),
+            applied_seq: AtomicU64::new(0),
+            loading: AtomicBool::new(true),
+            halted: Mutex::new(None),
+            primary: Mutex::new(PrimaryInfo::default()),
+            term: Mutex::new(LeaderId::NONE),
+            journal_matched: Mutex::new(Vec::new()),
+            connected_clients: AtomicUsize::new(0),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            total_commands: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            close_all: Notify::new(),
+            closing: AtomicBool::new(false),
+            shutdown_requested,
+            commit_hold: watch::Sender::new(false),
+        }
+    }
+
+    pub fn started_unix_secs(&self) -> i64 {
+        self.started_unix_secs
+    }
+
+    pub fn role(&self) -> Role {
+        if self.role.load(Ordering::Acquire) == 1 {
+            Role::Primary
+        } else {
+            Role::Replica
+        }
+    }
+
+    pub(crate) fn set_role(&self, role: Role) {
+        self.role.store(u8::from(role == Role::Primary), Ordering::Release);
+        if role == Role::Replica {
+            self.lease_deadline_ns.store(0, Ordering::Release);
+        }
+    }
+
+    fn since_start(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Extends the lease to `sent + lease`, where `sent` is when the
+    /// renewal that just committed was sent: counting from the send (not
+    /// the commit) keeps the primary's lease inside the window a replica
+    /// waits, which starts when it *sees* the renewal.
+    pub(crate) fn extend_lease(&self, sent: Instant) {
+        let deadline = self.since_start(sent + self.config.lease);
+        self.lease_deadline_ns.fetch_max(deadline, Ordering::AcqRel);
+    }
+
+    /// Whether the primary's lease still holds at `now`.
+    pub fn lease_valid(&self, now: Instant) -> bool {
+        self.since_start(now) < self.lease_deadline_ns.load(Ordering::Acquire)
+    }
+
+    /// Time left on the lease (zero when expired or not primary).
+    pub fn lease_remaining(&self, now: Instant) -> Duration {
+        let deadline = self.lease_deadline_ns.load(Ordering::Acquire);
+        Duration::from_nanos(deadline.saturating_sub(self.since_start(now)))
+    }
+
+    pub fn halted_reason(&self) -> Option<String> {
+        self.halted.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn halt(&self, reason: String) {
+        *self.halted.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    /// The leader id of this node's current or last primary term.
+    pub fn term(&self) -> LeaderId {
+        *self.term.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_term(&self, term: LeaderId) {
+        *self.term.lock().unwrap_or_else(|e| e.into_inner()) = term;
+    }
+
+    pub fn primary_info(&self) -> PrimaryInfo {
+        self.primary.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_primary_info(&self, info: PrimaryInfo) {
+        *self.primary.lock().unwrap_or_else(|e| e.into_inner()) = info;
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        let _ = self.shutdown_requested.send(true);
+    }
+
+    pub(crate) fn close_connections(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.close_all.notify_waiters();
+    }
+}

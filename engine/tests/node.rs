@@ -1,0 +1,391 @@
+//! Memory nodes in-process over a real three-replica journal (real TCP),
+//! driven by a real Redis client (redis-rs) and raw sockets.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use memoir_engine::{MemoryNode, NodeConfig, Role};
+use memoir_journal::client::{ClientOptions, JournalClient};
+use memoir_journal::server::{Replica, ReplicaConfig};
+use memoir_journal::LeaderId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LEASE: Duration = Duration::from_millis(300);
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+struct Journal {
+    _dirs: Vec<tempfile::TempDir>,
+    addrs: Vec<SocketAddr>,
+    replicas: Vec<Replica>,
+}
+
+impl Journal {
+    async fn start() -> Journal {
+        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let peers: BTreeMap<u64, String> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as u64 + 1, a.to_string()))
+            .collect();
+        let mut replicas = Vec::new();
+        for id in 1..=3u64 {
+            let dir = dirs[id as usize - 1].path().to_path_buf();
+            let mut config = ReplicaConfig::new(id, addrs[id as usize - 1], peers.clone(), dir);
+            config.node.tick = Duration::from_millis(20);
+            config.log.segment_size_bytes = 1 << 20;
+            config.log.io = memoir_journal::IoMode::from_env().expect("MEMOIR_IO is auto, uring or sync");
+            replicas.push(Replica::start(config).await.unwrap());
+        }
+        Journal {
+            _dirs: dirs,
+            addrs,
+            replicas,
+        }
+    }
+
+    fn addrs(&self) -> Vec<String> {
+        self.addrs.iter().map(ToString::to_string).collect()
+    }
+
+    fn client(&self) -> JournalClient {
+        JournalClient::new(ClientOptions::new(self.addrs()))
+    }
+
+    fn stop(self) {
+        for replica in self.replicas {
+            replica.stop();
+        }
+    }
+}
+
+async fn start_node(journal: &Journal, election_delay: Duration) -> MemoryNode {
+    let mut config = NodeConfig::new(journal.addrs(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.lease = LEASE;
+    config.lease_margin = LEASE / 4;
+    config.election_delay = election_delay;
+    MemoryNode::start(config).await.unwrap()
+}
+
+async fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn connect(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
+    let url = format!("redis://{}/", node.local_addr());
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+async fn connect_resp3(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
+    let url = format!("redis://{}/?protocol=resp3", node.local_addr());
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Sends raw bytes and reads until `expect` bytes arrived or the peer closed.
+async fn raw(addr: SocketAddr, send: &[u8], expect: usize) -> (Vec<u8>, bool) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(send).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, stream.read(&mut buf)).await {
+            Ok(Ok(0)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => return (out, true),
+            Err(_) => return (out, false),
+        }
+        if out.len() >= expect {
+            // Give a close a moment to arrive.
+            let mut probe = [0u8; 1];
+            return match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut probe)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => (out, true),
+                _ => (out, false),
+            };
+        }
+    }
+}
+
+async fn digest_seq(con: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<(String, u64)> {
+    redis::cmd("DEBUG").arg("DIGEST-SEQ").query_async(con).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_serves_replica_follows_refuses_writes_and_digests_match() {
+    let journal = Journal::start().await;
+    let a = start_node(&journal, Duration::ZERO).await;
+    let b = start_node(&journal, LEASE * 4).await;
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+
+    let mut con = connect(&a).await;
+    let _: () = redis::cmd("SET")
+        .arg("greeting")
+        .arg("hello")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let n: i64 = redis::cmd("INCRBY")
+        .arg("counter")
+        .arg(5)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("list")
+        .arg("x")
+        .arg("y")
+        .ignore()
+        .cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("v")
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("ttl")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let value: String = redis::cmd("GET").arg("greeting").query_async(&mut con).await.unwrap();
+    assert_eq!(value, "hello");
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut con).await.unwrap();
+    assert_eq!(role[0], redis::Value::BulkString(b"master".to_vec()));
+
+    // The replica applies the same records and refuses writes.
+    let mut replica = connect(&b).await;
+    let (primary_digest, primary_seq) = digest_seq(&mut con).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let replica_digest = loop {
+        if let Ok((digest, seq)) = digest_seq(&mut replica).await {
+            if seq >= primary_seq {
+                break digest;
+            }
+        }
+        assert!(Instant::now() < deadline, "replica did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(replica_digest, primary_digest);
+    assert_ne!(primary_digest, "0".repeat(40));
+    let list: Vec<String> = redis::cmd("LRANGE")
+        .arg("list")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut replica)
+        .await
+        .unwrap();
+    assert_eq!(list, ["x", "y"]);
+    let ttl: i64 = redis::cmd("TTL").arg("ttl").query_async(&mut replica).await.unwrap();
+    assert!((1..=100).contains(&ttl), "ttl {ttl}");
+    let refused: redis::RedisResult<()> = redis::cmd("SET").arg("k").arg("v").query_async(&mut replica).await;
+    let error = refused.unwrap_err();
+    assert_eq!(error.code(), Some("READONLY"), "{error}");
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut replica).await.unwrap();
+    assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut replica)
+        .await
+        .unwrap();
+    assert!(info.contains("role:slave"), "{info}");
+    assert!(
+        info.contains(&format!("master_port:{}", a.local_addr().port())),
+        "{info}"
+    );
+
+    a.abort();
+    b.abort();
+    journal.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp3_inline_commands_and_protocol_errors() {
+    let journal = Journal::start().await;
+    let a = start_node(&journal, Duration::ZERO).await;
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+
+    let mut con = connect_resp3(&a).await;
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg("a")
+        .arg("1")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let map: redis::Value = redis::cmd("HGETALL").arg("h").query_async(&mut con).await.unwrap();
+    assert!(matches!(map, redis::Value::Map(_)), "RESP3 map, got {map:?}");
+
+    // Inline commands, as redis-cli and telnet send them.
+    let (out, _) = raw(a.local_addr(), b"PING\r\nECHO \"a b\"\r\n", 14).await;
+    assert_eq!(out, b"+PONG\r\n$3\r\na b\r\n");
+    // HELLO 3 switches the connection to RESP3 maps.
+    let (out, _) = raw(a.local_addr(), b"HELLO 3\r\n", 1).await;
+    assert_eq!(out[0], b'%', "{}", String::from_utf8_lossy(&out));
+    // Malformed RESP: an error, then the connection is closed.
+    let (out, closed) = raw(a.local_addr(), b"PING\r\n*1\r\n$x\r\n", 20).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("+PONG\r\n-ERR Protocol error: invalid bulk length"),
+        "{text}"
+    );
+    assert!(closed, "connection closed after a protocol error");
+    // Unknown commands and wrong arity keep Redis's texts.
+    let (out, _) = raw(a.local_addr(), b"NOSUCH a b\r\nGET\r\n", 60).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' "),
+        "{text}"
+    );
+    assert!(
+        text.contains("-ERR wrong number of arguments for 'get' command"),
+        "{text}"
+    );
+
+    a.abort();
+    journal.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_a_key_with_an_in_flight_write_waits_for_its_commit() {
+    let journal = Journal::start().await;
+    let a = start_node(&journal, Duration::ZERO).await;
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+    let mut setup = connect(&a).await;
+    let _: () = redis::cmd("MSET")
+        .arg("k")
+        .arg("old")
+        .arg("other")
+        .arg("o")
+        .query_async(&mut setup)
+        .await
+        .unwrap();
+
+    a.hold_commits(true);
+    let mut writer = connect(&a).await;
+    let write = tokio::spawn(async move {
+        let r: redis::RedisResult<String> = redis::cmd("SET").arg("k").arg("new").query_async(&mut writer).await;
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut reader = connect(&a).await;
+    let read = tokio::spawn(async move {
+        let r: redis::RedisResult<String> = redis::cmd("GET").arg("k").query_async(&mut reader).await;
+        r
+    });
+    // A clean key is served at once, with the write to `k` still held.
+    let mut other = connect(&a).await;
+    let clean: String = tokio::time::timeout(
+        Duration::from_secs(2),
+        redis::cmd("GET").arg("other").query_async(&mut other),
+    )
+    .await
+    .expect("a read of a clean key is not held")
+    .unwrap();
+    assert_eq!(clean, "o");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!write.is_finished(), "the write was acknowledged before its commit");
+    assert!(!read.is_finished(), "a read saw an uncommitted write");
+
+    a.hold_commits(false);
+    assert_eq!(write.await.unwrap().unwrap(), "OK");
+    assert_eq!(read.await.unwrap().unwrap(), "new");
+
+    a.abort();
+    journal.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_after_a_crash_and_after_a_resignation_keeps_every_acknowledged_write() {
+    let journal = Journal::start().await;
+    let a = start_node(&journal, Duration::ZERO).await;
+    let b = start_node(&journal, LEASE * 2).await;
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+    let mut con = connect(&a).await;
+    for _ in 0..100 {
+        let _: i64 = redis::cmd("INCR").arg("n").query_async(&mut con).await.unwrap();
+    }
+    // A crash: no release record; the replica waits out the lease.
+    let crashed = Instant::now();
+    a.abort();
+    wait_for("b to take over", Duration::from_secs(10), || b.role() == Role::Primary).await;
+    let took = crashed.elapsed();
+    assert!(took >= LEASE, "took over after {took:?}, inside the old lease");
+    let mut con = connect(&b).await;
+    let n: i64 = redis::cmd("INCR").arg("n").query_async(&mut con).await.unwrap();
+    assert_eq!(n, 101);
+
+    // A resignation: the release record lets a caught-up replica take
+    // over without waiting for the lease.
+    let c = start_node(&journal, Duration::ZERO).await;
+    wait_for("c to catch up", Duration::from_secs(10), || {
+        c.shared().applied_seq.load(std::sync::atomic::Ordering::Acquire) > 0
+            && !c.shared().loading.load(std::sync::atomic::Ordering::Acquire)
+    })
+    .await;
+    b.shutdown().await;
+    wait_for("c to take over", Duration::from_secs(10), || c.role() == Role::Primary).await;
+    let mut con = connect(&c).await;
+    let n: i64 = redis::cmd("INCR").arg("n").query_async(&mut con).await.unwrap();
+    assert_eq!(n, 102);
+
+    c.abort();
+    journal.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_primary_fails_its_writes_and_rejoins_as_a_replica() {
+    let journal = Journal::start().await;
+    let a = start_node(&journal, Duration::ZERO).await;
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+    let mut con = connect(&a).await;
+    let _: () = redis::cmd("SET")
+        .arg("before")
+        .arg("1")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    // Someone else takes the leader register (as a new primary would).
+    let usurper = LeaderId::random();
+    journal.client().set_leader(usurper, a.term()).await.unwrap();
+    let refused: redis::RedisResult<()> = redis::cmd("SET").arg("after").arg("1").query_async(&mut con).await;
+    assert!(refused.is_err(), "a fenced write was acknowledged");
+    wait_for("a to step down", Duration::from_secs(10), || a.role() == Role::Replica).await;
+    // It rehydrates from the journal: the committed write is there, the
+    // fenced one is not.
+    let mut con = connect(&a).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before: redis::RedisResult<Option<String>> = redis::cmd("GET").arg("before").query_async(&mut con).await;
+        if let Ok(Some(value)) = before {
+            assert_eq!(value, "1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not rehydrate");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after: Option<String> = redis::cmd("GET").arg("after").query_async(&mut con).await.unwrap();
+    assert_eq!(after, None);
+
+    a.abort();
+    journal.stop();
+}

@@ -1,0 +1,277 @@
+//! `memoir server`: one memory node (RESP on a TCP port) over a running
+//! journal, and `memoir dev`: a whole local cluster in one process.
+//!
+//! Settings come from flags, then `--config FILE` (TOML, the same names with
+//! underscores), then safe defaults (bind to localhost, lease 1 s).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use memoir_engine::{MemoryNode, NodeConfig, Role};
+use memoir_journal::server::{Replica, ReplicaConfig};
+use serde::Deserialize;
+use tracing::info;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServerArgs {
+    /// TOML file with any of the settings below (flags win).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Journal replicas, comma-separated HOST:PORT.
+    #[arg(long)]
+    journal: Option<String>,
+    /// Port to serve RESP on (default 6379).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind (default 127.0.0.1: reachable from this machine only).
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Directory for this node's local files (snapshots it rehydrates from).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The primary's lease in milliseconds (default 1000); renewed every lease/3.
+    #[arg(long)]
+    lease_ms: Option<u64>,
+    /// Extra wait past the lease before a replica contests (default lease/4).
+    #[arg(long)]
+    lease_margin_ms: Option<u64>,
+    /// Added to this node's wait before it contests leadership (default 0).
+    #[arg(long)]
+    election_delay_ms: Option<u64>,
+    /// Most simultaneous clients (default 10000, as Redis).
+    #[arg(long)]
+    maxclients: Option<usize>,
+    /// Number of databases (default 16).
+    #[arg(long)]
+    databases: Option<usize>,
+    /// Never become primary (a read replica only).
+    #[arg(long)]
+    replica_only: bool,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    journal: Option<String>,
+    port: Option<u16>,
+    bind: Option<IpAddr>,
+    data_dir: Option<PathBuf>,
+    lease_ms: Option<u64>,
+    lease_margin_ms: Option<u64>,
+    election_delay_ms: Option<u64>,
+    maxclients: Option<usize>,
+    databases: Option<usize>,
+    replica_only: Option<bool>,
+}
+
+/// A node's configuration from flags and file, plus its data directory.
+pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let journal: Vec<String> = args
+        .journal
+        .or(file.journal)
+        .unwrap_or_else(|| "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103".into())
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if journal.is_empty() {
+        bail!("--journal needs at least one HOST:PORT");
+    }
+    let port = args.port.or(file.port).unwrap_or(6379);
+    let bind = args.bind.or(file.bind).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let mut config = NodeConfig::new(journal, SocketAddr::new(bind, port));
+    if let Some(ms) = args.lease_ms.or(file.lease_ms) {
+        config.lease = Duration::from_millis(ms);
+    }
+    config.lease_margin = match args.lease_margin_ms.or(file.lease_margin_ms) {
+        Some(ms) => Duration::from_millis(ms),
+        None => config.lease / 4,
+    };
+    if let Some(ms) = args.election_delay_ms.or(file.election_delay_ms) {
+        config.election_delay = Duration::from_millis(ms);
+    }
+    if let Some(n) = args.maxclients.or(file.maxclients) {
+        config.maxclients = n;
+    }
+    if let Some(n) = args.databases.or(file.databases) {
+        config.databases = n;
+    }
+    config.can_lead = !(args.replica_only || file.replica_only.unwrap_or(false));
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(format!("./memoir-data/node-{port}")));
+    Ok((config, data_dir))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("memoir-net")
+        .build()
+        .context("starting the runtime")
+}
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let (config, data_dir) = node_config(args)?;
+    prepare_dir(&data_dir)?;
+    runtime()?.block_on(async move {
+        let journal = config.journal.join(",");
+        let node = MemoryNode::start(config).await.context("starting the memory node")?;
+        println!(
+            "memory node ready: listen={} node_id={} journal={journal} data_dir={}",
+            node.local_addr(),
+            node.id(),
+            data_dir.display()
+        );
+        wait_for_stop(&[&node]).await?;
+        node.shutdown().await;
+        println!("memory node stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Waits for SIGINT, SIGTERM or a client's SHUTDOWN.
+async fn wait_for_stop(nodes: &[&MemoryNode]) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let shutdown_requested = async {
+        let waits: Vec<_> = nodes.iter().map(|n| Box::pin(n.shutdown_requested())).collect();
+        futures_select_any(waits).await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+        _ = terminate.recv() => info!("SIGTERM: stopping"),
+        _ = shutdown_requested => info!("SHUTDOWN requested by a client: stopping"),
+    }
+    Ok(())
+}
+
+/// Resolves when any of the futures does.
+async fn futures_select_any<F: std::future::Future<Output = ()> + Unpin>(mut futures: Vec<F>) {
+    std::future::poll_fn(|cx| {
+        for future in futures.iter_mut() {
+            if std::pin::Pin::new(future).poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DevArgs {
+    /// RESP port of the primary; the replica serves on the next port.
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    /// Where the journal replicas keep their data (kept across restarts).
+    #[arg(long, default_value = "./memoir-data")]
+    data_dir: PathBuf,
+    /// First of the three journal replicas' ports.
+    #[arg(long, default_value_t = 7101)]
+    journal_port: u16,
+    /// The primary's lease in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    lease_ms: u64,
+}
+
+/// `memoir dev`: three journal replicas, a primary and a replica in one
+/// process, all on loopback.
+pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
+    let Some(replica_port) = args.port.checked_add(1) else {
+        bail!("--port must leave room for the replica on the next port");
+    };
+    let journal_addrs: Vec<SocketAddr> = (0..3u16)
+        .map(|i| SocketAddr::from(([127, 0, 0, 1], args.journal_port.saturating_add(i))))
+        .collect();
+    let peers: BTreeMap<u64, String> = journal_addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| (i as u64 + 1, addr.to_string()))
+        .collect();
+    prepare_dir(&args.data_dir)?;
+    runtime()?.block_on(async move {
+        let mut replicas = Vec::new();
+        for (id, addr) in peers.keys().zip(&journal_addrs) {
+            let dir = args.data_dir.join(format!("journal-{id}"));
+            let config = ReplicaConfig::new(*id, *addr, peers.clone(), dir.clone());
+            let replica = Replica::start(config)
+                .await
+                .with_context(|| format!("starting journal replica {id} in {}", dir.display()))?;
+            replicas.push(replica);
+        }
+        let journal: Vec<String> = journal_addrs.iter().map(ToString::to_string).collect();
+        let lease = Duration::from_millis(args.lease_ms);
+        let mut primary_config = NodeConfig::new(journal.clone(), SocketAddr::from(([127, 0, 0, 1], args.port)));
+        primary_config.lease = lease;
+        primary_config.lease_margin = lease / 4;
+        let mut replica_config = primary_config.clone();
+        replica_config.listen = SocketAddr::from(([127, 0, 0, 1], replica_port));
+        // The second node waits a lease longer before contesting, so after a
+        // restart the primary comes back on the first port.
+        replica_config.election_delay = lease;
+        let primary = MemoryNode::start(primary_config).await.context("starting the primary")?;
+        let replica = MemoryNode::start(replica_config).await.context("starting the replica")?;
+        println!(
+            "memoir dev: journal={} data_dir={}",
+            journal.join(","),
+            args.data_dir.display()
+        );
+        println!(
+            "memoir dev: memory nodes on {} (primary once elected) and {} (replica)",
+            primary.local_addr(),
+            replica.local_addr()
+        );
+        let ready = async {
+            loop {
+                if primary.role() == Role::Primary || replica.role() == Role::Primary {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        {
+            let nodes = [&primary, &replica];
+            let stop = wait_for_stop(&nodes);
+            tokio::pin!(stop);
+            tokio::select! {
+                _ = ready => {
+                    let (p, r) = if primary.role() == Role::Primary { (&primary, &replica) } else { (&replica, &primary) };
+                    println!(
+                        "memoir dev ready: primary={} replica={} journal={}",
+                        p.local_addr(),
+                        r.local_addr(),
+                        journal.join(",")
+                    );
+                    stop.await?;
+                }
+                stopped = &mut stop => stopped?,
+            }
+        }
+        primary.shutdown().await;
+        replica.shutdown().await;
+        for replica in replicas {
+            tokio::task::block_in_place(|| replica.stop());
+        }
+        println!("memoir dev stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
