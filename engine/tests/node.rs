@@ -389,3 +389,82 @@ async fn a_fenced_primary_fails_its_writes_and_rejoins_as_a_replica() {
     a.abort();
     journal.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_commands_limits_and_wait() {
+    let journal = Journal::start().await;
+    let mut config = NodeConfig::new(journal.addrs(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.lease = LEASE;
+    config.lease_margin = LEASE / 4;
+    config.maxclients = 3;
+    config.limits.max_bulk_len = 1024;
+    let a = MemoryNode::start(config).await.unwrap();
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+    let mut con = connect(&a).await;
+
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("tester")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let name: String = redis::cmd("CLIENT").arg("GETNAME").query_async(&mut con).await.unwrap();
+    assert_eq!(name, "tester");
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut con).await.unwrap();
+    assert!(id > 0);
+    let _: () = redis::cmd("SELECT").arg(15).query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("in15")
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let size: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+    assert_eq!(size, 1);
+    let out_of_range: redis::RedisResult<()> = redis::cmd("SELECT").arg(16).query_async(&mut con).await;
+    assert!(out_of_range
+        .unwrap_err()
+        .to_string()
+        .contains("DB index is out of range"));
+    let info: String = redis::cmd("INFO").query_async(&mut con).await.unwrap();
+    for field in [
+        "redis_version:",
+        "role:master",
+        "connected_clients:",
+        "db15:keys=1,expires=0",
+    ] {
+        assert!(info.contains(field), "INFO lacks {field}: {info}");
+    }
+
+    // WAIT counts the journal replicas (beyond the raft leader) holding
+    // every committed write: both, once the status poll has seen them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let replicas: i64 = redis::cmd("WAIT").arg(2).arg(100).query_async(&mut con).await.unwrap();
+        if replicas == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "WAIT never reported both journal followers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // proto-max-bulk-len: a longer argument is a protocol error.
+    let (out, closed) = raw(a.local_addr(), b"*2\r\n$3\r\nGET\r\n$2048\r\n", 10).await;
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("-ERR Protocol error: invalid bulk length"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(closed);
+
+    // maxclients: `con` plus two more fill the node; the next is refused.
+    let _second = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
+    let _third = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (out, closed) = raw(a.local_addr(), b"PING\r\n", 10).await;
+    assert_eq!(String::from_utf8_lossy(&out), "-ERR max number of clients reached\r\n");
+    assert!(closed);
+
+    a.abort();
+    journal.stop();
+}

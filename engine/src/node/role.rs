@@ -242,23 +242,13 @@ impl Driver {
             }
             match Record::decode(&payload) {
                 Ok(Record::Effects(ops)) => records.push(ops),
-                Ok(Record::LeaseRenewal { leader, address, .. }) | Ok(Record::Takeover { leader, address }) => {
+                Ok(Record::LeaseRenewal { leader, address, .. }) => {
                     if leader != self.shared.term() {
                         follower.foreign_renewal_seen = Some(Instant::now());
                     }
-                    if leader != follower.observed.leader {
-                        info!(primary = %leader, %address, "primary changed");
-                    }
-                    follower.observed = Observed {
-                        leader,
-                        last_seen: Instant::now(),
-                        released: false,
-                    };
-                    let info = PrimaryInfo { leader, address };
-                    if self.shared.primary_info() != info {
-                        self.shared.set_primary_info(info);
-                    }
+                    self.observe(follower, leader, address);
                 }
+                Ok(Record::Takeover { leader, address }) => self.observe(follower, leader, address),
                 Ok(Record::Release { leader }) => {
                     if leader == follower.observed.leader {
                         info!(primary = %leader, "primary resigned");
@@ -289,6 +279,22 @@ impl Driver {
         applied.is_ok()
     }
 
+    /// A record from primary `leader` (serving at `address`) was applied.
+    fn observe(&self, follower: &mut Follower, leader: LeaderId, address: String) {
+        if leader != follower.observed.leader {
+            info!(primary = %leader, %address, "primary changed");
+        }
+        follower.observed = Observed {
+            leader,
+            last_seen: Instant::now(),
+            released: false,
+        };
+        let info = PrimaryInfo { leader, address };
+        if self.shared.primary_info() != info {
+            self.shared.set_primary_info(info);
+        }
+    }
+
     /// Tries to take the leader register; on success applies everything
     /// before the takeover and switches the execution thread to primary.
     async fn contest(&mut self, follower: &mut Follower) -> Option<Won> {
@@ -300,7 +306,8 @@ impl Driver {
         let contest_started = Instant::now();
         info!(node = %me, %expected, "the primary's lease ran out; contesting leadership");
         match self.client.set_leader(me, expected).await {
-            Ok(()) => {}
+            // From here on, renewals under `me` are ours.
+            Ok(()) => self.shared.set_term(me),
             Err(ClientError::Conflict { current }) => {
                 info!(%current, "another node holds the leader register");
                 follower.observed = Observed {
@@ -361,7 +368,6 @@ impl Driver {
                 tokio::time::sleep_until(lease_end.into()).await;
             }
         }
-        self.shared.set_term(me);
         let (batches, tasks) = commit::start_term(
             self.shared.clone(),
             self.client.clone(),
