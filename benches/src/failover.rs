@@ -9,7 +9,6 @@
 //! the new primary.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
+use crate::cluster::{role, server_command, Journals, Role};
 use crate::redis_compare::{
     connect, finish_scratch, memoir_bin, reserve_port, reserve_port_pair, tail, Proc, START_TIMEOUT, STOP_GRACE,
 };
@@ -77,9 +77,8 @@ struct Deployment {
     bin: PathBuf,
     dir: PathBuf,
     lease_ms: u64,
-    journal: String,
     ports: [u16; 2],
-    journals: Vec<Proc>,
+    journals: Journals,
     nodes: [Option<Proc>; 2],
 }
 
@@ -93,40 +92,16 @@ impl Deployment {
         ];
         let port = reserve_port_pair(&mut held)?;
         drop(held);
-        let peers = journal_ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut journals = Vec::new();
-        for (i, jp) in journal_ports.iter().enumerate() {
-            let id = i + 1;
-            let mut cmd = Command::new(bin);
-            cmd.args(["journal", "--id", &id.to_string()])
-                .args(["--listen", &format!("127.0.0.1:{jp}"), "--peers", &peers])
-                .arg("--data-dir")
-                .arg(dir.join(format!("journal-{id}")));
-            journals.push(Proc::spawn(
-                &format!("memoir journal {id}"),
-                cmd,
-                &dir.join(format!("journal-{id}.log")),
-            )?);
-        }
-        let journal = journal_ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let journals = Journals::start(bin, dir, journal_ports)?;
         eprintln!(
-            "journal replicas on {journal}; memory nodes will serve 127.0.0.1:{port} and :{}",
+            "journal replicas on {}; memory nodes will serve 127.0.0.1:{port} and :{}",
+            journals.addrs,
             port + 1
         );
         Ok(Deployment {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
             lease_ms,
-            journal,
             ports: [port, port + 1],
             journals,
             nodes: [None, None],
@@ -135,12 +110,13 @@ impl Deployment {
 
     /// Starts (or restarts, over the same data directory) memory node `i`.
     fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(["server", "--journal", &self.journal])
-            .args(["--port", &self.ports[i].to_string()])
-            .arg("--data-dir")
-            .arg(self.dir.join(format!("node-{i}")))
-            .args(["--lease-ms", &self.lease_ms.to_string()]);
+        let cmd = server_command(
+            &self.bin,
+            &self.journals.addrs,
+            self.ports[i],
+            &self.dir.join(format!("node-{i}")),
+            self.lease_ms,
+        );
         let log = self.dir.join(format!("node-{i}.log"));
         self.nodes[i] = Some(Proc::spawn(&format!("memoir server {i}"), cmd, &log)?);
         Ok(())
@@ -154,9 +130,7 @@ impl Deployment {
 
     /// Fails if any process has exited.
     fn check_running(&mut self) -> anyhow::Result<()> {
-        for j in &mut self.journals {
-            j.check_running()?;
-        }
+        self.journals.check_running()?;
         for n in self.nodes.iter_mut().flatten() {
             n.check_running()?;
         }
@@ -226,9 +200,7 @@ impl Deployment {
                 p.stop(STOP_GRACE);
             }
         }
-        for j in self.journals.drain(..) {
-            j.stop(STOP_GRACE);
-        }
+        self.journals.stop();
     }
 }
 
@@ -318,31 +290,6 @@ fn check_last_write(writer: &Writer, killed: usize, new_port: u16) -> bool {
             true
         }
     }
-}
-
-/// ROLE's reply: `master`, `slave` or `replica`, and for a replica the
-/// state of its link to the primary (`connect`, `sync`, `connected` ...).
-#[derive(Debug)]
-struct Role {
-    name: String,
-    link: Option<String>,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.link {
-            Some(link) => write!(f, "{} ({link})", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
-fn role(con: &mut redis::Connection) -> redis::RedisResult<Role> {
-    let reply: Vec<redis::Value> = redis::cmd("ROLE").query(con)?;
-    let text = |i: usize| reply.get(i).and_then(|v| redis::from_redis_value::<String>(v).ok());
-    let name = text(0).unwrap_or_default();
-    let link = if name == "master" { None } else { text(3) };
-    Ok(Role { name, link })
 }
 
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! subcommand that prints human-readable progress on stderr and, as the last
 //! line on stdout, one line of `key=value` pairs that tools parse.
 
+mod cluster;
 mod failover;
 mod journal;
 mod memory;
@@ -28,7 +29,8 @@ enum Command {
     /// Time from kill -9 of the primary memory node to the first write the
     /// new primary acknowledges.
     Failover(failover::Args),
-    /// Resident memory of `memoir dev` and of redis-server holding the same keys.
+    /// Resident memory of one memory node (`memoir server` over three
+    /// `memoir journal` processes) and of redis-server holding the same keys.
     Memory(memory::Args),
 }
 

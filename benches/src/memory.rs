@@ -1,15 +1,22 @@
-//! `memoir-bench memory`: resident memory of `memoir dev` and of
+//! `memoir-bench memory`: resident memory of one Memoir memory node and of
 //! redis-server (no persistence) holding the same keys.
 //!
-//! For `memoir dev` the figure is the whole process: the primary, the
-//! replica and three journal replicas with their caches.
+//! Memoir runs as separate processes, as a deployment does: three `memoir
+//! journal` replicas and one `memoir server` (the primary, no replica). The
+//! figure compared with redis-server is the VmRSS of the `memoir server`
+//! process alone, which holds one copy of the data as redis-server does. The
+//! journal replicas' RSS is printed on stderr for information only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::redis_compare::{connect, finish_scratch, ratio, vm_rss_kib, which, Memoir, Server, ServerArgs, Target};
+use crate::cluster::{role, server_command, Journals};
+use crate::redis_compare::{
+    connect, finish_scratch, memoir_bin, ratio, reserve_port, tail, vm_rss_kib, wait_writable, which, Memoir, Proc,
+    Server, Target, START_TIMEOUT, STOP_GRACE,
+};
 use crate::stats::scratch_dir;
 
 #[derive(clap::Args, Debug)]
@@ -23,8 +30,33 @@ pub struct Args {
     /// SETs per pipelined batch.
     #[arg(long, default_value_t = 1000)]
     batch: u64,
-    #[command(flatten)]
-    servers: ServerArgs,
+    /// Where to put data and logs (default: ./bench-data, on the project's disk).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
+    #[arg(long)]
+    keep: bool,
+    /// The `memoir` binary (default: next to this one).
+    #[arg(long)]
+    memoir_bin: Option<PathBuf>,
+}
+
+/// The memory node's lease (`memoir server --lease-ms`), as `memoir dev`'s.
+const LEASE_MS: u64 = 1000;
+
+const MEMOIR: &str = "memoir server (one memory node)";
+
+/// RSS of a server before and after loading the keys.
+struct Rss {
+    idle_kib: u64,
+    loaded_kib: u64,
+}
+
+impl Rss {
+    /// Bytes of RSS per key loaded, above the idle RSS.
+    fn per_key(&self, keys: u64) -> f64 {
+        (self.loaded_kib as f64 - self.idle_kib as f64) * 1024.0 / keys as f64
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -32,39 +64,162 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--keys, --value-size and --batch must be at least 1");
     }
     which("redis-server")?;
-    let memoir = Memoir::from_args(&args.servers)?;
-    let scratch = scratch_dir(args.servers.dir.as_deref())?;
+    let bin = memoir_bin(args.memoir_bin.as_deref())?;
+    let scratch = scratch_dir(args.dir.as_deref())?;
     eprintln!("memoir-bench memory: data and logs in {}", scratch.path().display());
-    let result = both(&args, &memoir, scratch.path());
-    finish_scratch(scratch, args.servers.keep, result.is_err());
-    let (memoir_kib, redis_kib) = result?;
+    let result = both(&args, &bin, scratch.path());
+    finish_scratch(scratch, args.keep, result.is_err());
+    let (memoir, redis) = result?;
+    eprintln!(
+        "per key above idle RSS: {MEMOIR} {:.1} bytes, redis-server {:.1} bytes",
+        memoir.per_key(args.keys),
+        redis.per_key(args.keys),
+    );
     println!(
         "memory keys={} value_size={} memoir_rss_mib={:.1} redis_rss_mib={:.1} ratio={:.2}",
         args.keys,
         args.value_size,
-        mib(memoir_kib * 1024),
-        mib(redis_kib * 1024),
-        ratio(memoir_kib as f64, redis_kib as f64),
+        mib(memoir.loaded_kib),
+        mib(redis.loaded_kib),
+        ratio(memoir.loaded_kib as f64, redis.loaded_kib as f64),
     );
     Ok(())
 }
 
-fn both(args: &Args, memoir: &Memoir, scratch: &Path) -> anyhow::Result<(u64, u64)> {
+fn both(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<(Rss, Rss)> {
     // Memoir first: if it cannot start, fail before the redis run.
-    let m = measure(args, Target::Memoir, memoir, scratch)?;
-    let r = measure(args, Target::RedisNoPersist, memoir, scratch)?;
+    let m = measure_memoir(args, bin, scratch)?;
+    let r = measure_redis(args, bin, scratch)?;
     Ok((m, r))
 }
 
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
-fn measure(args: &Args, target: Target, memoir: &Memoir, scratch: &Path) -> anyhow::Result<u64> {
-    let mut server = Server::start(target, memoir, scratch)?;
+/// Three journal replicas and one memory node; returns the memory node's RSS.
+fn measure_memoir(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Rss> {
+    let dir = scratch.join("memoir");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (journal_ports, port) = {
+        let mut held = Vec::new();
+        let journal_ports = [
+            reserve_port(&mut held)?,
+            reserve_port(&mut held)?,
+            reserve_port(&mut held)?,
+        ];
+        (journal_ports, reserve_port(&mut held)?)
+    };
+    let mut journals = Journals::start(bin, &dir, journal_ports)?;
+    let node_dir = dir.join("node");
+    let cmd = server_command(bin, &journals.addrs, port, &node_dir, LEASE_MS);
+    let mut node = Proc::spawn("memoir server", cmd, &dir.join("node.log"))?;
+    let started = Instant::now();
+    wait_primary(
+        &mut journals,
+        &mut node,
+        port,
+        START_TIMEOUT + Duration::from_millis(LEASE_MS),
+    )?;
+    wait_writable(&mut node, port, START_TIMEOUT)?;
+    eprintln!(
+        "{MEMOIR} (pid {}) primary on 127.0.0.1:{port} after {:.1} s, data in {}; journal replicas on {} (pids {})",
+        node.pid(),
+        started.elapsed().as_secs_f64(),
+        node_dir.display(),
+        journals.addrs,
+        journals
+            .procs
+            .iter()
+            .map(|p| p.pid().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let idle_kib = vm_rss_kib(node.pid())?;
+    let journals_idle = journals.rss_kib()?;
+    let log = node.log().to_path_buf();
+    let (load_s, mut con) = load(args, port, MEMOIR, &log, &mut || {
+        node.check_running()?;
+        journals.check_running()
+    })?;
+    let loaded_kib = vm_rss_kib(node.pid())?;
+    let journals_loaded = journals.rss_kib()?;
+    let used = used_memory(&mut con);
+    drop(con);
+    let rss = Rss { idle_kib, loaded_kib };
+    report(MEMOIR, args, load_s, &rss, used);
+    let list = |kib: &[u64]| {
+        kib.iter()
+            .map(|k| format!("{:.1}", mib(*k)))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    eprintln!(
+        "memoir journal replicas (not counted): RSS {} = {:.1} MiB idle, {} = {:.1} MiB loaded",
+        list(&journals_idle),
+        mib(journals_idle.iter().sum()),
+        list(&journals_loaded),
+        mib(journals_loaded.iter().sum()),
+    );
+    node.stop(STOP_GRACE);
+    journals.stop();
+    Ok(rss)
+}
+
+/// Waits until the memory node on `port` answers ROLE as the master.
+fn wait_primary(journals: &mut Journals, node: &mut Proc, port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        journals.check_running()?;
+        node.check_running()?;
+        let r = connect(port, Duration::from_millis(300))
+            .ok()
+            .and_then(|mut con| role(&mut con).ok());
+        if r.as_ref().is_some_and(|r| r.name == "master") {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{MEMOIR} on 127.0.0.1:{port} did not become primary within {} s (ROLE: {r:?}); end of {}:\n{}",
+                timeout.as_secs(),
+                node.log().display(),
+                tail(node.log())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn measure_redis(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Rss> {
+    let target = Target::RedisNoPersist;
+    // The memoir binary is not used for redis-server.
+    let mut server = Server::start(target, &Memoir::Bin(bin.to_path_buf()), scratch)?;
     let idle_kib = vm_rss_kib(server.proc.pid())?;
-    let mut con = connect(server.port, Duration::from_secs(60))
-        .with_context(|| format!("connecting to {}", target.describe()))?;
+    let log = server.proc.log().to_path_buf();
+    let (load_s, mut con) = load(args, server.port, target.describe(), &log, &mut || {
+        server.proc.check_running()
+    })?;
+    let loaded_kib = vm_rss_kib(server.proc.pid())?;
+    let used = used_memory(&mut con);
+    drop(con);
+    let rss = Rss { idle_kib, loaded_kib };
+    report(target.describe(), args, load_s, &rss, used);
+    server.stop();
+    Ok(rss)
+}
+
+/// Loads the keys into the server on `port` in pipelined batches, checks
+/// the key count and one value, and lets the server settle for a second.
+/// Returns the load time in seconds and the connection. On a failed batch,
+/// `check_running` says whether a process died (else `log` is named).
+fn load(
+    args: &Args,
+    port: u16,
+    what: &str,
+    log: &Path,
+    check_running: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<(f64, redis::Connection)> {
+    let mut con = connect(port, Duration::from_secs(60)).with_context(|| format!("connecting to {what}"))?;
     let value = vec![b'v'; args.value_size];
     let started = Instant::now();
     let mut next_report = started + Duration::from_secs(5);
@@ -76,11 +231,10 @@ fn measure(args: &Args, target: Target, memoir: &Memoir, scratch: &Path) -> anyh
             pipe.cmd("SET").arg(format!("key:{i:010}")).arg(&value[..]).ignore();
         }
         if let Err(e) = pipe.query::<()>(&mut con) {
-            server.proc.check_running()?;
+            check_running()?;
             return Err(anyhow::Error::new(e).context(format!(
-                "loading keys {loaded}..{end} into {} (log: {})",
-                target.describe(),
-                server.proc.log().display()
+                "loading keys {loaded}..{end} into {what} (log: {})",
+                log.display()
             )));
         }
         loaded = end;
@@ -92,7 +246,7 @@ fn measure(args: &Args, target: Target, memoir: &Memoir, scratch: &Path) -> anyh
     let load_s = started.elapsed().as_secs_f64();
     match redis::cmd("DBSIZE").query::<u64>(&mut con) {
         // One more key than loaded: the readiness probe's.
-        Ok(n) if n < args.keys => bail!("{} holds {n} keys after loading {}", target.describe(), args.keys),
+        Ok(n) if n < args.keys => bail!("{what} holds {n} keys after loading {}", args.keys),
         Ok(_) => {}
         Err(e) => eprintln!("  (DBSIZE: {e})"),
     }
@@ -102,28 +256,27 @@ fn measure(args: &Args, target: Target, memoir: &Memoir, scratch: &Path) -> anyh
         .query(&mut con)
         .with_context(|| format!("GET {probe}"))?;
     if got.as_deref() != Some(&value[..]) {
-        bail!("{} returned a wrong value for {probe}", target.describe());
+        bail!("{what} returned a wrong value for {probe}");
     }
     // Let background work after the load (expiry of buffers, compaction) settle.
     std::thread::sleep(Duration::from_secs(1));
-    let rss_kib = vm_rss_kib(server.proc.pid())?;
-    let used_memory = used_memory(&mut con);
-    drop(con);
+    Ok((load_s, con))
+}
+
+fn report(what: &str, args: &Args, load_s: f64, rss: &Rss, used_memory: Option<u64>) {
     eprintln!(
-        "{}: {} keys in {:.1} s ({:.0} keys/s); RSS {:.1} MiB idle, {:.1} MiB loaded{}",
-        target.describe(),
+        "{what}: {} keys in {:.1} s ({:.0} keys/s); RSS {:.1} MiB idle, {:.1} MiB loaded, {:.1} bytes/key above idle{}",
         args.keys,
         load_s,
         args.keys as f64 / load_s,
-        mib(idle_kib * 1024),
-        mib(rss_kib * 1024),
+        mib(rss.idle_kib),
+        mib(rss.loaded_kib),
+        rss.per_key(args.keys),
         match used_memory {
-            Some(bytes) => format!(", INFO used_memory {:.1} MiB", mib(bytes)),
+            Some(bytes) => format!(", INFO used_memory {:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
             None => ", no used_memory in INFO memory".to_string(),
         }
     );
-    server.stop();
-    Ok(rss_kib)
 }
 
 /// `used_memory` from INFO memory, if the server reports it.
