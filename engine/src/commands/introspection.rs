@@ -171,12 +171,9 @@ fn list(filter: &[Bytes]) -> Reply {
                 glob::matches(&value.to_ascii_lowercase(), spec.name.as_bytes())
             } else if is(kind, "ACLCAT") {
                 table::doc(*position).is_some_and(|doc| {
-                    acl_categories(spec, doc.group).iter().any(|category| {
-                        category
-                            .as_bytes()
-                            .get(1..)
-                            .is_some_and(|name| is(value, &String::from_utf8_lossy(name)))
-                    })
+                    acl_categories(spec, doc.group)
+                        .iter()
+                        .any(|category| category.get(1..).is_some_and(|name| is(value, name)))
                 })
             } else {
                 // MODULE: this server has no modules.

@@ -1,5 +1,5 @@
-//! Generic key commands: existence, deletion, types, expiry, renaming and
-//! iteration (KEYS, SCAN, RANDOMKEY).
+//! Generic key commands: existence, deletion, types, expiry, renaming,
+//! OBJECT, KEYS and RANDOMKEY (SCAN is in `scan`).
 
 use bytes::Bytes;
 
@@ -7,7 +7,6 @@ use super::args::{self, is};
 use super::errors::{CmdError, CmdResult, NO_SUCH_KEY};
 use super::glob;
 use crate::keyspace::access::DbAccess;
-use crate::keyspace::value::ValueType;
 use crate::resp::Reply;
 
 fn count(n: usize) -> Reply {
@@ -299,14 +298,15 @@ pub fn object(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
     let Some(value) = db.get(key) else {
         return Ok(Reply::Null);
     };
-    Ok(match &subcommand[..] {
-        b"encoding" => Reply::Bulk(Bytes::from_static(value.encoding_name().as_bytes())),
-        b"refcount" => Reply::Integer(1),
-        b"idletime" => Reply::Integer(0),
-        _ => Reply::Error(
-            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".to_owned(),
-        ),
-    })
+    match &subcommand[..] {
+        b"encoding" => Ok(Reply::Bulk(Bytes::from_static(value.encoding_name().as_bytes()))),
+        b"refcount" => Ok(Reply::Integer(1)),
+        // No access times are kept: every key looks just touched.
+        b"idletime" => Ok(Reply::Integer(0)),
+        _ => Err(CmdError::Static(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        )),
+    }
 }
 
 /// Whether the entry at `pos` is expired for a read that must not delete
@@ -360,60 +360,4 @@ pub fn randomkey(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
             return Ok(Reply::Bulk(key));
         }
     }
-}
-
-/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is a
-/// position in the database's dense table, walked downwards; see
-/// `DenseTable::scan` for why every key present for the whole scan is
-/// returned at least once.
-pub fn scan(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
-    let [_, cursor, options @ ..] = argv else {
-        return Err(CmdError::Arity);
-    };
-    let cursor = std::str::from_utf8(cursor)
-        .ok()
-        .and_then(|text| text.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::Text("ERR invalid cursor".to_owned()))?;
-    let mut pattern: Option<&Bytes> = None;
-    let mut count = 10usize;
-    let mut type_filter: Option<Option<ValueType>> = None;
-    let mut i = 0;
-    while let Some(option) = options.get(i) {
-        let value = options.get(i + 1).ok_or(CmdError::SYNTAX)?;
-        if is(option, "COUNT") {
-            let requested = args::int(value)?;
-            if requested < 1 {
-                return Err(CmdError::SYNTAX);
-            }
-            count = usize::try_from(requested).unwrap_or(usize::MAX);
-        } else if is(option, "MATCH") {
-            pattern = Some(value);
-        } else if is(option, "TYPE") {
-            // An unknown type matches nothing (Redis 7.0 behaviour).
-            type_filter = Some(ValueType::from_name(value));
-        } else {
-            return Err(CmdError::SYNTAX);
-        }
-        i += 2;
-    }
-    let (range, next) = db.db().scan(cursor, count);
-    let candidates: Vec<Bytes> = range
-        .rev()
-        .filter_map(|pos| db.db().key_bytes_at(pos))
-        .filter(|key| pattern.is_none_or(|pattern| pattern[..] == b"*"[..] || glob::matches(pattern, key)))
-        .collect();
-    let mut keys = Vec::with_capacity(candidates.len());
-    for key in candidates {
-        let Some(value) = db.get(&key) else {
-            continue;
-        };
-        if type_filter.is_some_and(|wanted| wanted != Some(value.value_type())) {
-            continue;
-        }
-        keys.push(Reply::Bulk(key));
-    }
-    Ok(Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::Array(keys),
-    ]))
 }

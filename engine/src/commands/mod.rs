@@ -8,8 +8,9 @@
 //!
 //! Modules: [`table`] (every command's row and docs), [`introspection`]
 //! (the COMMAND command), one module per data type ([`strings`], [`keys`],
-//! [`hashes`], [`lists`], [`sets`], [`zsets`]) and [`server`] (FLUSHDB,
-//! SWAPDB...), with [`args`], [`errors`] and [`glob`] as helpers.
+//! [`hashes`], [`lists`], [`sets`], [`zsets`]), [`scan`] (SCAN and the
+//! per-value scans) and [`server`] (FLUSHDB, SWAPDB...), with [`args`],
+//! [`errors`] and [`glob`] as helpers.
 //!
 //! Every write pushes its *effects*: the deterministic commands a replica
 //! applies (with [`Clock::Apply`]) to reach the same state. Relative expiry
@@ -24,6 +25,7 @@ pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod scan;
 pub mod server;
 pub mod sets;
 pub mod strings;

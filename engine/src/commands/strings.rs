@@ -30,20 +30,24 @@ enum Ttl {
 }
 
 /// Stores a string under `key`, `live` being the key's position if it is
-/// live (so KEEPTTL keeps only a TTL that still counts).
+/// live (so KEEPTTL keeps only a TTL that still counts, and an existing
+/// key is overwritten in place without hashing it again).
 fn store(db: &mut DbAccess<'_>, key: &[u8], live: Option<usize>, value: Value, ttl: Ttl) {
-    match (live, ttl) {
-        (Some(pos), Ttl::Keep) => {
-            if let Some(slot) = db.value_mut(pos) {
-                *slot = value;
-            }
-        }
-        (_, Ttl::At(at)) => {
-            db.put(key, value, Some(at));
-        }
-        _ => {
-            db.put(key, value, None);
-        }
+    let Some(pos) = live else {
+        let expire_at = match ttl {
+            Ttl::At(at) => Some(at),
+            Ttl::Clear | Ttl::Keep => None,
+        };
+        db.put(key, value, expire_at);
+        return;
+    };
+    if let Some(slot) = db.value_mut(pos) {
+        *slot = value;
+    }
+    match ttl {
+        Ttl::Keep => {}
+        Ttl::Clear => db.set_expire(pos, None),
+        Ttl::At(at) => db.set_expire(pos, Some(at)),
     }
 }
 

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    flags, hashes, keys, lists, run_db, run_keyspace, server, sets, strings, zsets, CommandKind, CommandSpec, ExecCtx,
+    flags, hashes, keys, lists, run_db, run_keyspace, scan, server, sets, strings, zsets, CommandKind, CommandSpec,
+    ExecCtx,
 };
 use crate::keyspace::Keyspace;
 use crate::resp::Reply;
@@ -25,6 +26,7 @@ pub enum Group {
     Connection,
     Transactions,
     Server,
+    PubSub,
     Cluster,
 }
 
@@ -40,6 +42,7 @@ impl Group {
             Group::Connection => "connection",
             Group::Transactions => "transactions",
             Group::Server => "server",
+            Group::PubSub => "pubsub",
             Group::Cluster => "cluster",
         }
     }
@@ -136,6 +139,8 @@ command_table! {
         "Returns the length of a string value.";
     "getrange", 4, [READONLY], 1, 1, 1, String, "2.4.0", db: strings::getrange,
         "Returns a substring of the string stored at a key.";
+    "substr", 4, [READONLY], 1, 1, 1, String, "1.0.0", db: strings::getrange,
+        "Returns a substring from a string value.";
     "setrange", 4, [WRITE DENYOOM], 1, 1, 1, String, "2.2.0", db: strings::setrange,
         "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
 
@@ -178,7 +183,7 @@ command_table! {
         "Returns all key names that match a pattern.";
     "randomkey", 1, [READONLY WHOLE_DATASET], 0, 0, 0, Generic, "1.0.0", db: keys::randomkey,
         "Returns a random key name from the database.";
-    "scan", -2, [READONLY WHOLE_DATASET], 0, 0, 0, Generic, "2.8.0", db: keys::scan,
+    "scan", -2, [READONLY WHOLE_DATASET], 0, 0, 0, Generic, "2.8.0", db: scan::scan,
         "Iterates over the key names in the database.";
     "wait", 3, [NOSCRIPT], 0, 0, 0, Generic, "3.0.0", node,
         "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.";
@@ -212,6 +217,8 @@ command_table! {
         "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.";
     "hincrbyfloat", 4, [WRITE DENYOOM FAST], 1, 1, 1, Hash, "2.6.0", db: hashes::hincrbyfloat,
         "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.";
+    "hscan", -3, [READONLY], 1, 1, 1, Hash, "2.8.0", db: scan::hscan,
+        "Iterates over fields and values of a hash.";
     "hrandfield", -2, [READONLY], 1, 1, 1, Hash, "6.2.0", db: hashes::hrandfield,
         "Returns one or more random fields from a hash.";
 
@@ -280,6 +287,8 @@ command_table! {
         "Stores the union of multiple sets in a key.";
     "sdiffstore", -3, [WRITE DENYOOM], 1, -1, 1, Set, "1.0.0", db: sets::sdiffstore,
         "Stores the difference of multiple sets in a key.";
+    "sscan", -3, [READONLY], 1, 1, 1, Set, "2.8.0", db: scan::sscan,
+        "Iterates over members of a set.";
     "sintercard", -3, [READONLY], 2, -1, 1, Set, "7.0.0", db: sets::sintercard,
         "Returns the number of members of the intersect of multiple sets.";
 
@@ -327,6 +336,9 @@ command_table! {
     "zremrangebylex", 4, [WRITE], 1, 1, 1, SortedSet, "2.8.9", db: zsets::zremrangebylex,
         "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.";
 
+    "zscan", -3, [READONLY], 1, 1, 1, SortedSet, "2.8.0", db: scan::zscan,
+        "Iterates over members and scores of a sorted set.";
+
     // Server-wide data commands.
     "dbsize", 1, [READONLY FAST WHOLE_DATASET], 0, 0, 0, Server, "1.0.0", db: server::dbsize,
         "Returns the number of keys in the database.";
@@ -336,6 +348,33 @@ command_table! {
         "Removes all keys from all databases.";
     "swapdb", 3, [WRITE FAST WHOLE_DATASET], 0, 0, 0, Server, "4.0.0", node,
         "Swaps two Redis databases.";
+
+    // Blocking variants and pub/sub: they wait for data or deliver messages,
+    // which is the node's business.
+    "blpop", -3, [WRITE BLOCKING], 1, -2, 1, List, "2.0.0", node,
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.";
+    "brpop", -3, [WRITE BLOCKING], 1, -2, 1, List, "2.0.0", node,
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.";
+    "brpoplpush", 4, [WRITE DENYOOM BLOCKING], 1, 2, 1, List, "2.2.0", node,
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.";
+    "blmove", 6, [WRITE DENYOOM BLOCKING], 1, 2, 1, List, "6.2.0", node,
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.";
+    "bzpopmin", -3, [WRITE BLOCKING FAST], 1, -2, 1, SortedSet, "5.0.0", node,
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.";
+    "bzpopmax", -3, [WRITE BLOCKING FAST], 1, -2, 1, SortedSet, "5.0.0", node,
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.";
+    "subscribe", -2, [PUBSUB NOSCRIPT LOADING STALE], 0, 0, 0, PubSub, "2.0.0", node,
+        "Listens for messages published to channels.";
+    "unsubscribe", -1, [PUBSUB NOSCRIPT LOADING STALE], 0, 0, 0, PubSub, "2.0.0", node,
+        "Stops listening to messages posted to channels.";
+    "psubscribe", -2, [PUBSUB NOSCRIPT LOADING STALE], 0, 0, 0, PubSub, "2.0.0", node,
+        "Listens for messages published to channels that match one or more patterns.";
+    "punsubscribe", -1, [PUBSUB NOSCRIPT LOADING STALE], 0, 0, 0, PubSub, "2.0.0", node,
+        "Stops listening to messages published to channels that match one or more patterns.";
+    "publish", 3, [PUBSUB LOADING STALE FAST MAY_REPLICATE], 0, 0, 0, PubSub, "2.0.0", node,
+        "Posts a message to a channel.";
+    "pubsub", -2, [], 0, 0, 0, PubSub, "2.8.0", node,
+        "A container for Pub/Sub commands.";
 
     // Connection, transactions and server commands the node implements.
     "ping", -1, [FAST], 0, 0, 0, Connection, "1.0.0", node,

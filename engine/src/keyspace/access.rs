@@ -99,15 +99,6 @@ impl<'a> DbAccess<'a> {
         None
     }
 
-    /// Whether a live key is at `pos` (for scans, which find keys by
-    /// position); an expired one is deleted on the primary, as [`Self::lookup`].
-    pub fn is_live_at(&mut self, pos: usize) -> bool {
-        match self.db.key_bytes_at(pos) {
-            Some(key) => self.lookup(&key) == Some(pos),
-            None => false,
-        }
-    }
-
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.lookup(key).is_some()
     }

@@ -75,11 +75,11 @@ impl ListValue {
         removed
     }
 
-    /// Elements `start..=stop` (already clamped by the caller).
+    /// Elements `start..=stop`, clamped to the list (empty when start > stop).
     pub fn range(&self, start: usize, stop: usize) -> impl Iterator<Item = &[u8]> + '_ {
-        self.items
-            .range(start.min(self.items.len())..stop.saturating_add(1).min(self.items.len()))
-            .map(CompactBytes::as_bytes)
+        let len = self.items.len();
+        let end = stop.saturating_add(1).min(len);
+        self.items.range(start.min(end)..end).map(CompactBytes::as_bytes)
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
