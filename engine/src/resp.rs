@@ -228,7 +228,7 @@ impl RequestParser {
                         if input.len() < needed {
                             return Ok(None);
                         }
-                        args.push(input.split_to(bulk_len).freeze());
+                        args.push(take_argument(input, bulk_len));
                         input.advance(2);
                         *pending_bulk_len = None;
                         *remaining -= 1;
@@ -437,6 +437,25 @@ fn split_inline_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
 }
 
 /// The value of an ASCII hex digit (callers check `is_ascii_hexdigit` first).
+/// Arguments shorter than this are copied out of the connection's read
+/// buffer; longer ones are split off it without a copy.
+const COPY_ARGUMENTS_BELOW: usize = 16 * 1024;
+
+/// Takes the next `len` bytes as an argument. A small argument gets its own
+/// allocation: a zero-copy slice would keep the whole read buffer it came
+/// from alive for as long as the keyspace stores it (one 64-byte value could
+/// pin 16 KiB). A large one is most of its buffer anyway, so it is split
+/// off, as Redis does for big arguments.
+fn take_argument(input: &mut BytesMut, len: usize) -> Bytes {
+    if len < COPY_ARGUMENTS_BELOW {
+        let argument = Bytes::copy_from_slice(&input[..len]);
+        input.advance(len);
+        argument
+    } else {
+        input.split_to(len).freeze()
+    }
+}
+
 fn hex_value(digit: u8) -> u8 {
     match digit {
         b'0'..=b'9' => digit - b'0',
@@ -471,6 +490,9 @@ pub enum Reply {
     /// A missing array: `*-1` in RESP2, `_` in RESP3.
     NullArray,
     Map(Vec<(Reply, Reply)>),
+    /// Two-element pairs (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES): a flat
+    /// array in RESP2, an array of two-element arrays in RESP3, as Redis 7.
+    Pairs(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(f64),
     Boolean(bool),
@@ -516,6 +538,21 @@ impl Reply {
                 for (key, value) in pairs {
                     key.encode(protocol, out);
                     value.encode(protocol, out);
+                }
+            }
+            Reply::Pairs(pairs) if resp3 => {
+                put_header(out, b'*', pairs.len());
+                for (first, second) in pairs {
+                    put_header(out, b'*', 2);
+                    first.encode(protocol, out);
+                    second.encode(protocol, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                put_header(out, b'*', pairs.len() * 2);
+                for (first, second) in pairs {
+                    first.encode(protocol, out);
+                    second.encode(protocol, out);
                 }
             }
             Reply::Double(value) => {
@@ -991,6 +1028,11 @@ mod tests {
             (bulk(b""), b"$0\r\n\r\n", b"$0\r\n\r\n"),
             (Reply::Null, b"$-1\r\n", b"_\r\n"),
             (Reply::NullArray, b"*-1\r\n", b"_\r\n"),
+            (
+                Reply::Pairs(vec![(bulk(b"m"), Reply::Double(1.5))]),
+                b"*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n",
+                b"*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n",
+            ),
             (
                 Reply::Array(vec![Reply::Integer(1), bulk(b"a")]),
                 b"*2\r\n:1\r\n$1\r\na\r\n",

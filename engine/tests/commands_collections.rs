@@ -110,7 +110,7 @@ fn big_hashes_convert_transparently() {
         panic!()
     };
     assert_eq!(fields.len(), 500);
-    let Reply::Map(pairs) = h.run(&["HRANDFIELD", "h", "3", "WITHVALUES"]) else {
+    let Reply::Pairs(pairs) = h.run(&["HRANDFIELD", "h", "3", "WITHVALUES"]) else {
         panic!()
     };
     assert_eq!(pairs.len(), 3);
@@ -377,7 +377,7 @@ fn zrange_forms() {
     assert_eq!(h.run(&["ZRANGE", "z", "0", "1", "REV"]), bulks(&["d", "c"]));
     assert_eq!(
         h.run(&["ZRANGE", "z", "0", "0", "WITHSCORES"]),
-        Reply::Map(vec![(bulk("a"), double(1.0))])
+        Reply::Pairs(vec![(bulk("a"), double(1.0))])
     );
     assert_eq!(h.run(&["ZRANGE", "z", "(1", "3", "BYSCORE"]), bulks(&["b", "c"]));
     assert_eq!(h.run(&["ZRANGE", "z", "3", "(1", "BYSCORE", "REV"]), bulks(&["c", "b"]));
@@ -436,7 +436,7 @@ fn zset_reads_and_removals() {
     assert_eq!(h.effects(), ["ZPOPMIN z"]);
     assert_eq!(
         h.run(&["ZPOPMAX", "z", "1"]),
-        Reply::Map(vec![(bulk("e"), double(5.0))])
+        Reply::Pairs(vec![(bulk("e"), double(5.0))])
     );
     assert_eq!(h.run(&["ZPOPMAX", "nokey"]), arr(vec![]));
     assert_eq!(h.run(&["ZREMRANGEBYRANK", "z", "0", "0"]), int(1));

@@ -228,7 +228,7 @@ pub fn hrandfield(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     Ok(if with_values {
-        Reply::Map(pairs)
+        Reply::Pairs(pairs)
     } else {
         Reply::Array(out)
     })

@@ -5,8 +5,8 @@
 //! back to the same double; other writes are deterministic as they are.
 //!
 //! Replies pairing members with scores (WITHSCORES, ZPOPMIN with a count)
-//! are `Reply::Map`: RESP2 clients get Redis's flat member/score array;
-//! RESP3 clients get a map where Redis sends an array of pairs.
+//! are `Reply::Pairs`: RESP2 clients get Redis's flat member/score array,
+//! RESP3 clients an array of [member, score] pairs, as Redis 7 sends.
 
 use bytes::Bytes;
 
@@ -27,7 +27,7 @@ fn count(n: usize) -> Reply {
 /// Members with or without their scores, as ZRANGE replies.
 fn entries_reply(entries: Vec<(Bytes, f64)>, with_scores: bool) -> Reply {
     if with_scores {
-        Reply::Map(
+        Reply::Pairs(
             entries
                 .into_iter()
                 .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)))

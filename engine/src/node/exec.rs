@@ -464,11 +464,16 @@ impl Exec {
         }
     }
 
-    /// Why this node cannot run `spec` now, as the error Redis would send.
+    /// Why this node cannot run `spec` now, as the error Redis would send
+    /// (node commands other than SWAPDB are always accepted).
     fn refusal(&self, spec: &CommandSpec) -> Option<Reply> {
-        if matches!(spec.kind, CommandKind::Node) {
+        if matches!(spec.kind, CommandKind::Node) && spec.name != "swapdb" {
             return None;
         }
+        self.data_refusal(spec)
+    }
+
+    fn data_refusal(&self, spec: &CommandSpec) -> Option<Reply> {
         if self.apply_halted && spec.flags & flags::STALE == 0 {
             let reason = self.shared.halted_reason().unwrap_or_default();
             return Some(Reply::Error(format!("MASTERDOWN replication halted: {reason}")));
@@ -488,22 +493,30 @@ impl Exec {
     }
 
     fn dispatch(&mut self, conn: u64, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
-        match spec.kind {
-            CommandKind::Node => self.node_command(conn, spec, argv),
-            CommandKind::Data(_) => {
-                if let Some(refusal) = self.refusal(spec) {
-                    return Outcome::reply(refusal);
-                }
-                let db = self.sessions.get(&conn).map_or(0, |s| s.db);
-                let outcome = self.data_command(db, spec, argv);
-                let barrier = outcome.barrier.max(self.barrier_for(db, spec, argv));
-                Outcome { barrier, ..outcome }
-            }
+        let handler = match spec.kind {
+            CommandKind::Data(handler) => handler,
+            // SWAPDB is a node command for clients (it will wake WATCHers),
+            // but it writes the keyspace like any data command.
+            CommandKind::Node if spec.name == "swapdb" => commands::swapdb as commands::DataHandler,
+            CommandKind::Node => return self.node_command(conn, spec, argv),
+        };
+        if let Some(refusal) = self.data_refusal(spec) {
+            return Outcome::reply(refusal);
         }
+        let db = self.sessions.get(&conn).map_or(0, |s| s.db);
+        let outcome = self.data_command(db, spec, handler, argv);
+        let barrier = outcome.barrier.max(self.barrier_for(db, spec, argv));
+        Outcome { barrier, ..outcome }
     }
 
     /// Executes a data command on the keyspace; its effects join the open batch.
-    fn data_command(&mut self, db: usize, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
+    fn data_command(
+        &mut self,
+        db: usize,
+        spec: &'static CommandSpec,
+        handler: commands::DataHandler,
+        argv: &[Bytes],
+    ) -> Outcome {
         let primary = self.shared.role() == Role::Primary;
         let clock = if primary {
             Clock::Primary { now_ms: self.now_ms }
@@ -517,7 +530,7 @@ impl Exec {
                 clock,
                 effects: &mut effects,
             };
-            commands::execute(spec, &mut self.ks, &mut ctx, argv)
+            handler(&mut self.ks, &mut ctx, argv)
         };
         let mut barrier = 0;
         if !effects.is_empty() {

@@ -156,6 +156,9 @@ impl MemoryNode {
         if config.lease < Duration::from_millis(30) {
             return Err(Error::Config("lease must be at least 30 ms".into()));
         }
+        // Unpredictable skip-list heights: clients cannot choose scores
+        // that degrade sorted-set searches (results never depend on it).
+        crate::keyspace::zset::set_level_seed(rand::random());
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Listen(config.listen, e))?;
