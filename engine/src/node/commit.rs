@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use memoir_journal::client::{ClientError, JournalClient};
 use memoir_journal::{LeaderId, Seq};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::warn;
 
 use super::role::RoleEvent;
@@ -99,6 +99,54 @@ pub(crate) struct SealedBatch {
 
 type AppendFuture = Pin<Box<dyn Future<Output = Result<Seq, ClientError>> + Send>>;
 
+/// Journal appends one primary keeps in flight; more sealed batches wait
+/// and are merged (see `start_term`).
+const MAX_APPENDS_IN_FLIGHT: usize = 2;
+/// A merged record stops growing here (the journal takes up to 64 MiB).
+const MAX_RECORD_BYTES: usize = 4 << 20;
+
+/// Consecutive sealed batches merged into one record: applying it applies
+/// them in order, all or nothing.
+struct Merged {
+    ops: Vec<EffectOp>,
+    last_batch: u64,
+    bytes: usize,
+}
+
+impl Merged {
+    fn new(first: SealedBatch) -> Merged {
+        let mut merged = Merged {
+            ops: Vec::new(),
+            last_batch: first.batch,
+            bytes: 0,
+        };
+        merged.add(first);
+        merged
+    }
+
+    fn add(&mut self, sealed: SealedBatch) {
+        debug_assert!(
+            self.ops.is_empty() || sealed.batch == self.last_batch + 1,
+            "batches arrive in order"
+        );
+        self.last_batch = sealed.batch;
+        self.bytes += sealed
+            .ops
+            .iter()
+            .flat_map(|op| &op.argv)
+            .map(|a| a.len() + 8)
+            .sum::<usize>();
+        self.ops.extend(sealed.ops);
+    }
+}
+
+/// An append awaiting its commit; the slot frees when it resolves.
+struct InFlight {
+    last_batch: u64,
+    future: AppendFuture,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Starts the append pipeline of one primary term; returns where the
 /// execution thread sends sealed batches. The tasks end when the sender is
 /// dropped or at the first failure.
@@ -110,21 +158,57 @@ pub(crate) fn start_term(
     events: mpsc::UnboundedSender<RoleEvent>,
 ) -> (mpsc::Sender<SealedBatch>, Vec<tokio::task::JoinHandle<()>>) {
     let (batches_tx, mut batches) = mpsc::channel::<SealedBatch>(MAX_BATCHES_IN_FLIGHT);
-    let (in_flight_tx, mut in_flight) = mpsc::channel::<(u64, AppendFuture)>(MAX_BATCHES_IN_FLIGHT);
+    let (in_flight_tx, mut in_flight) = mpsc::channel::<InFlight>(MAX_APPENDS_IN_FLIGHT);
+    let slots = Arc::new(Semaphore::new(MAX_APPENDS_IN_FLIGHT));
     let appender = tokio::spawn(async move {
-        while let Some(sealed) = batches.recv().await {
-            // `append` queues the request now, so batches reach the journal
+        while let Some(first) = batches.recv().await {
+            // Group commit at the node: while the journal holds
+            // MAX_APPENDS_IN_FLIGHT appends, sealed batches wait here and
+            // are merged into the next record. Under load one append then
+            // carries many steps' writes, so the journal's cost per write
+            // falls as the load rises; idle, a batch goes out at once.
+            let mut merged = Merged::new(first);
+            let slot = loop {
+                tokio::select! {
+                    biased;
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => break slot,
+                        Err(_) => return,
+                    },
+                    more = batches.recv(), if merged.bytes < MAX_RECORD_BYTES => match more {
+                        Some(more) => merged.add(more),
+                        None => return,
+                    },
+                }
+            };
+            while merged.bytes < MAX_RECORD_BYTES {
+                match batches.try_recv() {
+                    Ok(more) => merged.add(more),
+                    Err(_) => break,
+                }
+            }
+            // `append` queues the request now, so records reach the journal
             // in batch order while their commits are awaited elsewhere.
-            let payload = Record::Effects(sealed.ops).encode();
+            let payload = Record::Effects(merged.ops).encode();
             let future: AppendFuture = Box::pin(client.append(payload, leader));
-            if in_flight_tx.send((sealed.batch, future)).await.is_err() {
+            let entry = InFlight {
+                last_batch: merged.last_batch,
+                future,
+                _slot: slot,
+            };
+            if in_flight_tx.send(entry).await.is_err() {
                 return;
             }
         }
     });
     let mut hold = shared.commit_hold.subscribe();
     let committer = tokio::spawn(async move {
-        while let Some((batch, future)) = in_flight.recv().await {
+        while let Some(InFlight {
+            last_batch: batch,
+            future,
+            _slot,
+        }) = in_flight.recv().await
+        {
             let result = future.await;
             // Test hook: a test may hold commit notifications to observe
             // what clients see while a write is in flight.
