@@ -34,6 +34,9 @@ enum Command {
     /// Run a whole local cluster in one process: three journal replicas, a
     /// primary and a replica memory node, on loopback.
     Dev(memory_server::DevArgs),
+    /// Run the snapshot service: a shadow replica writing RocksDB SST
+    /// snapshots into a store, and trimming the journal behind them.
+    Snapshot(memory_server::SnapshotArgs),
     /// Status of running servers.
     Status {
         /// Journal replicas, comma-separated HOST:PORT.
@@ -56,6 +59,9 @@ enum Inspect {
         #[arg(long)]
         entries: bool,
     },
+    /// A snapshot (a directory with a MANIFEST) or every snapshot of a
+    /// store: manifest fields, then each file read back and verified.
+    Snapshot { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -70,10 +76,14 @@ fn main() -> ExitCode {
         Command::Journal(args) => journal_replica::run(args),
         Command::Server(args) => memory_server::run_server(args),
         Command::Dev(args) => memory_server::run_dev(args),
+        Command::Snapshot(args) => memory_server::run_snapshot(args),
         Command::Status { journal } => status::journal(&journal),
         Command::Inspect {
             what: Inspect::Segments { dir, entries },
         } => inspect::segments(&dir, entries),
+        Command::Inspect {
+            what: Inspect::Snapshot { dir },
+        } => inspect::snapshot(&dir),
     };
     match result {
         Ok(code) => code,

@@ -11,8 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use memoir_engine::{MemoryNode, NodeConfig, Role};
+use std::sync::Arc;
+
+use memoir_engine::{MemoryNode, NodeConfig, Role, Snapshots};
 use memoir_journal::server::{Replica, ReplicaConfig};
+use memoir_snapshot::{ServiceConfig, SnapshotService, StoreSource};
 use serde::Deserialize;
 use tracing::info;
 
@@ -51,6 +54,11 @@ pub struct ServerArgs {
     /// Never become primary (a read replica only).
     #[arg(long)]
     replica_only: bool,
+    /// Snapshot store to rehydrate from and forward BGSAVE to (the
+    /// `--store` of `memoir snapshot`); without it the node replays the
+    /// whole journal, which must then be untrimmed.
+    #[arg(long)]
+    snapshot_store: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -66,6 +74,7 @@ struct FileConfig {
     maxclients: Option<usize>,
     databases: Option<usize>,
     replica_only: Option<bool>,
+    snapshot_store: Option<PathBuf>,
 }
 
 /// A node's configuration from flags and file, plus its data directory.
@@ -109,6 +118,11 @@ pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
         config.databases = n;
     }
     config.can_lead = !(args.replica_only || file.replica_only.unwrap_or(false));
+    if let Some(store) = args.snapshot_store.or(file.snapshot_store) {
+        let source =
+            StoreSource::open(&store).with_context(|| format!("opening snapshot store {}", store.display()))?;
+        config.snapshots = Snapshots(Some(Arc::new(source)));
+    }
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -191,6 +205,13 @@ pub struct DevArgs {
     /// The primary's lease in milliseconds.
     #[arg(long, default_value_t = 1000)]
     lease_ms: u64,
+    /// Snapshot when the log since the last snapshot exceeds this fraction
+    /// of the data set.
+    #[arg(long, default_value_t = 0.5)]
+    snapshot_min_log_ratio: f64,
+    /// How often the snapshot service checks freshness (BGSAVE is at once).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    snapshot_interval: Duration,
 }
 
 /// `memoir dev`: three journal replicas, a primary and a replica in one
@@ -219,10 +240,21 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
             replicas.push(replica);
         }
         let journal: Vec<String> = journal_addrs.iter().map(ToString::to_string).collect();
+        // The snapshot service shares this machine with the primary, so it
+        // runs at idle CPU priority.
+        let store = args.data_dir.join("snapshots");
+        let mut service_config = ServiceConfig::new(journal.clone(), store.clone());
+        service_config.min_log_ratio = args.snapshot_min_log_ratio;
+        service_config.interval = args.snapshot_interval;
+        service_config.idle_priority = true;
+        let service = SnapshotService::start(service_config).context("starting the snapshot service")?;
+        let source = StoreSource::open(&store).with_context(|| format!("opening snapshot store {}", store.display()))?;
+        let snapshots = Snapshots(Some(Arc::new(source)));
         let lease = Duration::from_millis(args.lease_ms);
         let mut primary_config = NodeConfig::new(journal.clone(), SocketAddr::from(([127, 0, 0, 1], args.port)));
         primary_config.lease = lease;
         primary_config.lease_margin = lease / 4;
+        primary_config.snapshots = snapshots;
         let mut replica_config = primary_config.clone();
         replica_config.listen = SocketAddr::from(([127, 0, 0, 1], replica_port));
         // The second node waits a lease longer before contesting, so after a
@@ -231,9 +263,10 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         let primary = MemoryNode::start(primary_config).await.context("starting the primary")?;
         let replica = MemoryNode::start(replica_config).await.context("starting the replica")?;
         println!(
-            "memoir dev: journal={} data_dir={}",
+            "memoir dev: journal={} data_dir={} snapshot_store={}",
             journal.join(","),
-            args.data_dir.display()
+            args.data_dir.display(),
+            store.display()
         );
         println!(
             "memoir dev: memory nodes on {} (primary once elected) and {} (replica)",
@@ -268,10 +301,89 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         }
         primary.shutdown().await;
         replica.shutdown().await;
+        if let Err(error) = tokio::task::block_in_place(|| service.stop()) {
+            tracing::warn!(%error, "snapshot service");
+        }
         for replica in replicas {
             tokio::task::block_in_place(|| replica.stop());
         }
         println!("memoir dev stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SnapshotArgs {
+    /// Journal replicas, comma-separated HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103")]
+    journal: String,
+    /// The snapshot store directory (memory nodes' `--snapshot-store`).
+    #[arg(long)]
+    store: PathBuf,
+    /// Snapshot when the log since the last snapshot exceeds this fraction
+    /// of the data set.
+    #[arg(long, default_value_t = 0.5)]
+    min_log_ratio: f64,
+    /// How often freshness is checked (BGSAVE requests are seen at once).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Snapshots kept (at least 2).
+    #[arg(long, default_value_t = 2)]
+    retain: usize,
+    /// Journal records kept below the previous snapshot when trimming.
+    #[arg(long, default_value_t = 1000)]
+    trim_margin: u64,
+    /// Most SST files per snapshot.
+    #[arg(long, default_value_t = 4)]
+    files: usize,
+    /// Number of databases of the memory nodes.
+    #[arg(long, default_value_t = 16)]
+    databases: usize,
+    /// Run at idle CPU priority (for a machine shared with a primary).
+    #[arg(long)]
+    idle: bool,
+}
+
+/// `memoir snapshot`: the snapshot service as its own process.
+pub fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    let journal: Vec<String> = args
+        .journal
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let mut config = ServiceConfig::new(journal, args.store.clone());
+    config.min_log_ratio = args.min_log_ratio;
+    config.interval = args.interval;
+    config.retain = args.retain;
+    config.trim_margin = args.trim_margin;
+    config.max_files = args.files;
+    config.databases = args.databases;
+    config.idle_priority = args.idle;
+    let service = SnapshotService::start(config).context("starting the snapshot service")?;
+    println!("snapshot service ready: store={}", args.store.display());
+    let stats = std::sync::Arc::clone(&service.stats);
+    runtime()?.block_on(async move {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let failed = async {
+            while !stats.failed.load(std::sync::atomic::Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+            _ = terminate.recv() => info!("SIGTERM: stopping"),
+            _ = failed => {}
+        }
+        anyhow::Ok(())
+    })?;
+    match service.stop() {
+        Ok(()) => {
+            println!("snapshot service stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e).context("snapshot service"),
+    }
 }

@@ -78,6 +78,19 @@ pub fn server_command(bin: &Path, journal: &str, port: u16, data_dir: &Path, lea
     cmd
 }
 
+/// `memoir snapshot --journal JOURNAL --store STORE --idle --interval 3600s
+/// --min-log-ratio 1000000`: the snapshot service as its own process, at
+/// idle CPU priority, taking a snapshot only when a node forwards BGSAVE
+/// (the hour and the ratio keep its own schedule out of a benchmark).
+pub fn snapshot_on_request_command(bin: &Path, journal: &str, store: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["snapshot", "--journal", journal])
+        .arg("--store")
+        .arg(store)
+        .args(["--idle", "--interval", "3600s", "--min-log-ratio", "1000000"]);
+    cmd
+}
+
 /// ROLE's reply: `master`, `slave` or `replica`, and for a replica the
 /// state of its link to the primary (`connect`, `sync`, `connected` ...).
 #[derive(Debug)]

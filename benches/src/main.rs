@@ -7,6 +7,8 @@ mod failover;
 mod journal;
 mod memory;
 mod redis_compare;
+mod rehydrate;
+mod snapshot_impact;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,12 @@ enum Command {
     /// Resident memory of one memory node (`memoir server` over three
     /// `memoir journal` processes) and of redis-server holding the same keys.
     Memory(memory::Args),
+    /// Latency and primary RSS while a snapshot is taken: Memoir's
+    /// off-box snapshot service against redis-server's forking BGSAVE.
+    SnapshotImpact(snapshot_impact::Args),
+    /// Time for a new Memoir memory node to load the newest snapshot,
+    /// against redis-server loading its RDB at start.
+    Rehydrate(rehydrate::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::RedisCompare(args) => redis_compare::run(args),
         Command::Failover(args) => failover::run(args),
         Command::Memory(args) => memory::run(args),
+        Command::SnapshotImpact(args) => snapshot_impact::run(args),
+        Command::Rehydrate(args) => rehydrate::run(args),
     }
 }

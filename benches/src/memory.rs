@@ -42,9 +42,79 @@ pub struct Args {
 }
 
 /// The memory node's lease (`memoir server --lease-ms`), as `memoir dev`'s.
-const LEASE_MS: u64 = 1000;
+pub const LEASE_MS: u64 = 1000;
 
 const MEMOIR: &str = "memoir server (one memory node)";
+
+/// What [`load`] writes: keys `key:%010d` for 0..`keys`, `value_size`
+/// bytes each, `batch` SETs per pipelined round trip.
+#[derive(Clone, Copy, Debug)]
+pub struct DataSet {
+    pub keys: u64,
+    pub value_size: usize,
+    pub batch: u64,
+    pub values: Values,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// Every value is `v` repeated (RSS does not depend on the bytes).
+    Constant,
+    /// Pseudo-random bytes derived from the key's index: neither an RDB's
+    /// LZF nor a snapshot's zstd can shrink them, so file sizes and load
+    /// times are those of real data rather than of a run of one byte.
+    Random,
+}
+
+impl DataSet {
+    /// The value of key `i`.
+    pub fn value(&self, i: u64) -> Vec<u8> {
+        match self.values {
+            Values::Constant => vec![b'v'; self.value_size],
+            Values::Random => random_bytes(self.value_size, i),
+        }
+    }
+}
+
+impl Args {
+    fn data_set(&self) -> DataSet {
+        DataSet {
+            keys: self.keys,
+            value_size: self.value_size,
+            batch: self.batch,
+            values: Values::Constant,
+        }
+    }
+}
+
+/// splitmix64: a small, fast, seedable generator (no quality needed beyond
+/// incompressible bytes and uniform-enough key choices).
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Overwrites `buf` with pseudo-random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+}
+
+/// `len` pseudo-random bytes determined by `seed`.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    SplitMix64(seed).fill(&mut buf);
+    buf
+}
 
 /// RSS of a server before and after loading the keys.
 struct Rss {
@@ -138,7 +208,7 @@ fn measure_memoir(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Rss
     let idle_kib = vm_rss_kib(node.pid())?;
     let journals_idle = journals.rss_kib()?;
     let log = node.log().to_path_buf();
-    let (load_s, mut con) = load(args, port, MEMOIR, &log, &mut || {
+    let (load_s, mut con) = load(&args.data_set(), port, MEMOIR, &log, &mut || {
         node.check_running()?;
         journals.check_running()
     })?;
@@ -167,7 +237,7 @@ fn measure_memoir(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Rss
 }
 
 /// Waits until the memory node on `port` answers ROLE as the master.
-fn wait_primary(journals: &mut Journals, node: &mut Proc, port: u16, timeout: Duration) -> anyhow::Result<()> {
+pub fn wait_primary(journals: &mut Journals, node: &mut Proc, port: u16, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         journals.check_running()?;
@@ -196,7 +266,7 @@ fn measure_redis(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Rss>
     let mut server = Server::start(target, &Memoir::Bin(bin.to_path_buf()), scratch)?;
     let idle_kib = vm_rss_kib(server.proc.pid())?;
     let log = server.proc.log().to_path_buf();
-    let (load_s, mut con) = load(args, server.port, target.describe(), &log, &mut || {
+    let (load_s, mut con) = load(&args.data_set(), server.port, target.describe(), &log, &mut || {
         server.proc.check_running()
     })?;
     let loaded_kib = vm_rss_kib(server.proc.pid())?;
@@ -212,23 +282,22 @@ fn measure_redis(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Rss>
 /// the key count and one value, and lets the server settle for a second.
 /// Returns the load time in seconds and the connection. On a failed batch,
 /// `check_running` says whether a process died (else `log` is named).
-fn load(
-    args: &Args,
+pub fn load(
+    data: &DataSet,
     port: u16,
     what: &str,
     log: &Path,
     check_running: &mut dyn FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<(f64, redis::Connection)> {
     let mut con = connect(port, Duration::from_secs(60)).with_context(|| format!("connecting to {what}"))?;
-    let value = vec![b'v'; args.value_size];
     let started = Instant::now();
     let mut next_report = started + Duration::from_secs(5);
     let mut loaded = 0u64;
-    while loaded < args.keys {
-        let end = (loaded + args.batch).min(args.keys);
+    while loaded < data.keys {
+        let end = (loaded + data.batch).min(data.keys);
         let mut pipe = redis::pipe();
         for i in loaded..end {
-            pipe.cmd("SET").arg(format!("key:{i:010}")).arg(&value[..]).ignore();
+            pipe.cmd("SET").arg(format!("key:{i:010}")).arg(data.value(i)).ignore();
         }
         if let Err(e) = pipe.query::<()>(&mut con) {
             check_running()?;
@@ -246,16 +315,16 @@ fn load(
     let load_s = started.elapsed().as_secs_f64();
     match redis::cmd("DBSIZE").query::<u64>(&mut con) {
         // One more key than loaded: the readiness probe's.
-        Ok(n) if n < args.keys => bail!("{what} holds {n} keys after loading {}", args.keys),
+        Ok(n) if n < data.keys => bail!("{what} holds {n} keys after loading {}", data.keys),
         Ok(_) => {}
         Err(e) => eprintln!("  (DBSIZE: {e})"),
     }
-    let probe = format!("key:{:010}", args.keys / 2);
+    let probe = format!("key:{:010}", data.keys / 2);
     let got: Option<Vec<u8>> = redis::cmd("GET")
         .arg(&probe)
         .query(&mut con)
         .with_context(|| format!("GET {probe}"))?;
-    if got.as_deref() != Some(&value[..]) {
+    if got.as_deref() != Some(&data.value(data.keys / 2)[..]) {
         bail!("{what} returned a wrong value for {probe}");
     }
     // Let background work after the load (expiry of buffers, compaction) settle.

@@ -97,6 +97,8 @@ pub struct Server {
     pub target: Target,
     pub port: u16,
     pub proc: Proc,
+    /// The data directory (redis-server's `--dir`, where dump.rdb goes).
+    pub dir: PathBuf,
 }
 
 impl Server {
@@ -127,7 +129,12 @@ impl Server {
             started.elapsed().as_secs_f64(),
             data.display()
         );
-        Ok(Server { target, port, proc })
+        Ok(Server {
+            target,
+            port,
+            proc,
+            dir: data,
+        })
     }
 
     pub fn stop(self) {
@@ -503,6 +510,28 @@ pub fn tail(path: &Path) -> String {
     read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
 
+/// Waits until `needle` appears in the process's log (a readiness line
+/// the process prints on stdout or stderr).
+pub fn wait_log_line(proc: &mut Proc, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        proc.check_running()?;
+        if std::fs::read_to_string(&proc.log).is_ok_and(|text| text.contains(needle)) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} did not print {needle:?} within {} s; end of {}:\n{}",
+                proc.name,
+                timeout.as_secs(),
+                proc.log.display(),
+                tail(&proc.log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Reserves a free loopback port (held by a listener in `held` until the
 /// caller drops it).
 pub fn reserve_port(held: &mut Vec<TcpListener>) -> anyhow::Result<u16> {
@@ -577,7 +606,9 @@ pub fn wait_writable(proc: &mut Proc, port: u16, timeout: Duration) -> anyhow::R
     }
 }
 
-fn redis_server_command(port: u16, dir: &Path, always: bool) -> Command {
+/// redis-server on 127.0.0.1:`port` with `--dir dir`, no RDB save points,
+/// and an AOF fsynced on every write if `always` (else no AOF).
+pub fn redis_server_command(port: u16, dir: &Path, always: bool) -> Command {
     let mut cmd = Command::new("redis-server");
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--daemonize", "no"])
         .args(["--save", ""])
@@ -654,6 +685,18 @@ pub fn which(program: &str) -> anyhow::Result<()> {
         bail!("{program} not found on PATH: install redis-server and redis-tools (bash scripts/setup.sh)");
     }
     Ok(())
+}
+
+/// `INFO section`.
+pub fn info(con: &mut redis::Connection, section: &str) -> redis::RedisResult<String> {
+    redis::cmd("INFO").arg(section).query(con)
+}
+
+/// The value of `name:value` in an INFO reply.
+pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+        .map(str::trim)
 }
 
 /// VmRSS of process `pid`, in KiB.

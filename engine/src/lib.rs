@@ -19,4 +19,6 @@ pub mod record;
 pub mod resp;
 
 pub use error::{Error, Result};
-pub use node::{MemoryNode, NodeBuilder, NodeConfig, Role};
+pub use node::{
+    LoadProgress, LoadedSnapshot, MemoryNode, NodeBuilder, NodeConfig, Role, SnapshotSource, SnapshotSummary, Snapshots,
+};

@@ -150,6 +150,12 @@ impl RequestParser {
         &self.limits
     }
 
+    /// Changes the limits (CONFIG SET proto-max-bulk-len,
+    /// client-query-buffer-limit); they apply from the next request.
+    pub fn set_limits(&mut self, limits: ParserLimits) {
+        self.limits = limits;
+    }
+
     /// Takes the next complete command off the front of `input`.
     ///
     /// Returns `Ok(Some(args))` for a command (never empty), `Ok(None)` when

@@ -49,6 +49,10 @@ enum Op {
     SCard(u8),
     SMembers(u8),
     SBulk(u8, u16, bool),
+    SetBit(u8, u16, bool),
+    GetBit(u8, u16),
+    /// BITCOUNT key [start end [BIT]] (None = whole string).
+    BitCount(u8, Option<(i16, i16, bool)>),
 }
 
 const KEYS: [&str; 4] = ["k1", "k2", "k3", "k4"];
@@ -101,6 +105,10 @@ fn op() -> impl Strategy<Value = Op> {
         k().prop_map(Op::SCard),
         k().prop_map(Op::SMembers),
         (k(), 0u16..700, any::<bool>()).prop_map(|(a, n, ints)| Op::SBulk(a, n, ints)),
+        (k(), 0u16..400, any::<bool>()).prop_map(|(a, offset, on)| Op::SetBit(a, offset, on)),
+        (k(), 0u16..400).prop_map(|(a, offset)| Op::GetBit(a, offset)),
+        (k(), proptest::option::of((-60i16..60, -60i16..60, any::<bool>())))
+            .prop_map(|(a, range)| Op::BitCount(a, range)),
     ]
 }
 
@@ -117,6 +125,33 @@ fn strict_int(bytes: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let value: i64 = text.parse().ok()?;
     (value.to_string() == text).then_some(value)
+}
+
+/// BITCOUNT's range over a byte string, computed bit by bit.
+fn model_bitcount(bytes: &[u8], range: Option<(i16, i16, bool)>) -> i64 {
+    let bit = |position: i64| (bytes[(position / 8) as usize] >> (7 - position % 8)) & 1;
+    let total_bits = bytes.len() as i64 * 8;
+    let (from, to) = match range {
+        None => (0, total_bits - 1),
+        Some((start, end, in_bits)) => {
+            let (start, end) = (i64::from(start), i64::from(end));
+            if start < 0 && end < 0 && start > end {
+                return 0;
+            }
+            let total = if in_bits { total_bits } else { bytes.len() as i64 };
+            let resolve = |index: i64| if index < 0 { (index + total).max(0) } else { index };
+            let (start, end) = (resolve(start), resolve(end).min(total - 1));
+            if start > end {
+                return 0;
+            }
+            if in_bits {
+                (start, end)
+            } else {
+                (start * 8, end * 8 + 7)
+            }
+        }
+    };
+    (from..=to).map(|position| i64::from(bit(position))).sum()
 }
 
 struct World {
@@ -408,6 +443,60 @@ impl World {
                     Model::Set(set) => count(members.iter().filter(|m| set.insert((*m).clone())).count()),
                     _ => wrongtype(),
                 };
+                (self.run(words), expected)
+            }
+            Op::SetBit(k, offset, on) => {
+                let offset = usize::from(*offset);
+                let expected = match self.model.entry(key(*k)).or_insert_with(|| Model::Str(Vec::new())) {
+                    Model::Str(bytes) => {
+                        if bytes.len() <= offset / 8 {
+                            bytes.resize(offset / 8 + 1, 0);
+                        }
+                        let mask = 1u8 << (7 - offset % 8);
+                        let old = bytes[offset / 8] & mask != 0;
+                        if *on {
+                            bytes[offset / 8] |= mask;
+                        } else {
+                            bytes[offset / 8] &= !mask;
+                        }
+                        int(i64::from(old))
+                    }
+                    _ => wrongtype(),
+                };
+                let words = vec![
+                    b"SETBIT".to_vec(),
+                    key(*k),
+                    offset.to_string().into_bytes(),
+                    if *on { b"1".to_vec() } else { b"0".to_vec() },
+                ];
+                (self.run(words), expected)
+            }
+            Op::GetBit(k, offset) => {
+                let offset = usize::from(*offset);
+                let expected = match self.model.get(&key(*k)) {
+                    None => int(0),
+                    Some(Model::Str(bytes)) => int(bytes
+                        .get(offset / 8)
+                        .map_or(0, |byte| i64::from((byte >> (7 - offset % 8)) & 1))),
+                    Some(_) => wrongtype(),
+                };
+                (
+                    self.run(vec![b"GETBIT".to_vec(), key(*k), offset.to_string().into_bytes()]),
+                    expected,
+                )
+            }
+            Op::BitCount(k, range) => {
+                let expected = match self.model.get(&key(*k)) {
+                    None => int(0),
+                    Some(Model::Str(bytes)) => int(model_bitcount(bytes, *range)),
+                    Some(_) => wrongtype(),
+                };
+                let mut words = vec![b"BITCOUNT".to_vec(), key(*k)];
+                if let Some((start, end, in_bits)) = range {
+                    words.push(start.to_string().into_bytes());
+                    words.push(end.to_string().into_bytes());
+                    words.push(if *in_bits { b"BIT".to_vec() } else { b"BYTE".to_vec() });
+                }
                 (self.run(words), expected)
             }
             Op::SRem(k, m) => {

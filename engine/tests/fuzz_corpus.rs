@@ -38,3 +38,13 @@ fn record_decode_corpus_replays_cleanly() {
         assert!(outcome.is_ok(), "corpus input {} panics", path.display());
     }
 }
+
+#[test]
+fn snapshot_value_corpus_replays_cleanly() {
+    let inputs = corpus("snapshot_value");
+    assert!(inputs.len() >= 4, "the seed corpus is checked in");
+    for (path, bytes) in inputs {
+        let outcome = std::panic::catch_unwind(|| memoir_engine::keyspace::serial::fuzz_value(&bytes));
+        assert!(outcome.is_ok(), "corpus input {} panics", path.display());
+    }
+}

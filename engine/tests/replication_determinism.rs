@@ -37,6 +37,9 @@ struct Raw {
 }
 
 const KEYS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+/// How many command kinds `spell` knows (the last is TYPE).
+const OPS: u8 = 92;
 const VALUES: [&str; 10] = ["", "x", "hello", "1", "42", "-7", "3.5", "m1", "m2", "0123"];
 
 fn spell(raw: &Raw, now_ms: i64) -> Vec<String> {
@@ -45,7 +48,7 @@ fn spell(raw: &Raw, now_ms: i64) -> Vec<String> {
     let n1 = raw.n1.to_string();
     let n2 = raw.n2.to_string();
     let small = (raw.n1.rem_euclid(5)).to_string();
-    let words: Vec<String> = match raw.op % 72 {
+    let words: Vec<String> = match raw.op % OPS {
         0 => vec!["SET".into(), k(0), v(0)],
         1 => vec![
             "SET".into(),
@@ -159,6 +162,113 @@ fn spell(raw: &Raw, now_ms: i64) -> Vec<String> {
         68 => vec!["SRANDMEMBER".into(), k(0), n1],
         69 => vec!["ZADD".into(), k(0), "3.14159".into(), v(0), "-inf".into(), v(1)],
         70 => vec!["EXISTS".into(), k(0), k(1)],
+        // Bitmaps and LCS.
+        72 => vec![
+            "SETBIT".into(),
+            k(0),
+            (raw.n1.rem_euclid(80)).to_string(),
+            (raw.n2 & 1).to_string(),
+        ],
+        73 => vec![
+            "BITOP".into(),
+            ["AND", "OR", "XOR"][usize::from(raw.values[0]) % 3].into(),
+            k(0),
+            k(1),
+            k(2),
+        ],
+        74 => vec!["BITOP".into(), "NOT".into(), k(0), k(1)],
+        75 => vec![
+            "BITFIELD".into(),
+            k(0),
+            "OVERFLOW".into(),
+            ["WRAP", "SAT", "FAIL"][usize::from(raw.values[0]) % 3].into(),
+            "INCRBY".into(),
+            ["u4", "i8", "i64", "u63"][usize::from(raw.values[1]) % 4].into(),
+            (raw.n1.rem_euclid(40)).to_string(),
+            n2.clone(),
+            "SET".into(),
+            "i5".into(),
+            "#2".into(),
+            n1.clone(),
+        ],
+        76 => vec!["BITCOUNT".into(), k(0), n2.clone(), "-1".into(), "BIT".into()],
+        77 => vec!["LCS".into(), k(0), k(1), "IDX".into(), "WITHMATCHLEN".into()],
+        // Keys.
+        78 => vec!["COPY".into(), k(0), k(1)],
+        79 => vec![
+            "COPY".into(),
+            k(0),
+            k(1),
+            "DB".into(),
+            (raw.n2.rem_euclid(2)).to_string(),
+            "REPLACE".into(),
+        ],
+        80 => vec!["MOVE".into(), k(0), (raw.n2.rem_euclid(2)).to_string()],
+        81 => vec!["SORT".into(), k(0), "ALPHA".into(), "STORE".into(), k(1)],
+        82 => vec![
+            "SORT".into(),
+            k(0),
+            "BY".into(),
+            format!("{}*", k(2)),
+            "GET".into(),
+            "#".into(),
+            "GET".into(),
+            format!("{}*->{}", k(1), v(0)),
+            "LIMIT".into(),
+            small.clone(),
+            "3".into(),
+            "STORE".into(),
+            k(1),
+        ],
+        83 => vec![
+            "SORT".into(),
+            k(0),
+            "BY".into(),
+            "nosort".into(),
+            "DESC".into(),
+            "STORE".into(),
+            k(1),
+        ],
+        // Sorted sets.
+        84 => vec![
+            "ZUNIONSTORE".into(),
+            k(0),
+            "2".into(),
+            k(1),
+            k(2),
+            "WEIGHTS".into(),
+            "0.1".into(),
+            n2.clone(),
+        ],
+        85 => vec![
+            "ZINTERSTORE".into(),
+            k(0),
+            "2".into(),
+            k(1),
+            k(2),
+            "AGGREGATE".into(),
+            ["SUM", "MIN", "MAX"][usize::from(raw.values[0]) % 3].into(),
+        ],
+        86 => vec!["ZDIFFSTORE".into(), k(0), "2".into(), k(1), k(2)],
+        87 => vec!["ZRANGESTORE".into(), k(0), k(1), "0".into(), small.clone()],
+        88 => vec![
+            "ZRANGESTORE".into(),
+            k(0),
+            k(1),
+            "+inf".into(),
+            n1.clone(),
+            "BYSCORE".into(),
+            "REV".into(),
+        ],
+        89 => vec!["ZRANDMEMBER".into(), k(0), n2.clone(), "WITHSCORES".into()],
+        90 => vec![
+            "ZINTERCARD".into(),
+            "2".into(),
+            k(0),
+            k(1),
+            "LIMIT".into(),
+            small.clone(),
+        ],
         _ => vec!["TYPE".into(), k(0)],
     };
     words
@@ -245,7 +355,7 @@ fn a_long_fixed_mix_stays_in_step() {
     for i in 0..3000u32 {
         let bytes = i.wrapping_mul(2_654_435_761).to_le_bytes();
         steps.push(Step::Command(Raw {
-            op: (i % 72) as u8,
+            op: (i % u32::from(OPS)) as u8,
             keys: [bytes[0], bytes[1], bytes[2]],
             values: [bytes[3], bytes[1] ^ bytes[2]],
             n1: i64::from(bytes[0]) * 13 - 20,

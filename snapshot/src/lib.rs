@@ -2,6 +2,26 @@
 //! set into RocksDB SST files off the latency path, and the rehydration of
 //! memory nodes from the newest snapshot plus the log tail.
 //!
-//! Not built yet: it depends on the memory node. The `rocksdb` dependency
-//! (and its ~25 minute C++ build) is added together with the code that uses
-//! it, so that the journal and engine crates build and test quickly today.
+//! - [`format`]: SST key encoding, the manifest, the running log checksum;
+//! - [`store`]: the snapshot store directory and crash-safe publishing;
+//! - [`sst`]: writing and reading SST files through RocksDB;
+//! - [`build`] / [`load`]: a data set to files, and files back (verified);
+//! - [`digest`]: the dataset digest from a stream of entries;
+//! - [`service`]: the shadow replica that decides, builds, verifies,
+//!   publishes and trims;
+//! - [`source`]: what a memory node rehydrates through.
+
+pub mod build;
+pub mod digest;
+pub mod error;
+pub mod format;
+pub mod load;
+pub mod service;
+pub mod source;
+pub mod sst;
+pub mod store;
+
+pub use error::{Result, SnapshotError};
+pub use service::{ServiceConfig, ServiceStats, SnapshotService};
+pub use source::StoreSource;
+pub use store::Store;

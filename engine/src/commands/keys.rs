@@ -4,10 +4,18 @@
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::errors::{CmdError, CmdResult, NO_SUCH_KEY};
-use super::glob;
+use super::errors::{CmdError, CmdResult, DB_OUT_OF_RANGE, NO_SUCH_KEY};
+use super::{glob, Effect, ExecCtx};
 use crate::keyspace::access::DbAccess;
+use crate::keyspace::compact::CompactBytes;
+use crate::keyspace::hash::HashValue;
+use crate::keyspace::list::{End, ListValue};
+use crate::keyspace::set::SetValue;
+use crate::keyspace::value::Value;
+use crate::keyspace::Keyspace;
 use crate::resp::Reply;
+
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 fn count(n: usize) -> Reply {
     Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
@@ -360,4 +368,147 @@ pub fn randomkey(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
             return Ok(Reply::Bulk(key));
         }
     }
+}
+
+/// A deep copy of a value (COPY), rebuilt through each type's own insert
+/// path so that the copy picks its compact encoding as a new value would.
+fn duplicate(value: &Value) -> Value {
+    match value {
+        Value::Int(number) => Value::Int(*number),
+        Value::Str(bytes) => Value::Str(bytes.clone()),
+        Value::Growable(bytes) => Value::Str(CompactBytes::new(bytes)),
+        Value::List(list) => {
+            let mut copy = ListValue::new();
+            for element in list.iter() {
+                copy.push(End::Tail, element);
+            }
+            Value::List(Box::new(copy))
+        }
+        Value::Hash(hash) => {
+            let mut copy = HashValue::new();
+            for (field, value) in hash.iter() {
+                copy.set(field, value);
+            }
+            Value::Hash(Box::new(copy))
+        }
+        Value::Set(set) => {
+            let mut copy = SetValue::new();
+            for member in set.iter() {
+                member.with_bytes(|bytes| copy.insert(bytes));
+            }
+            Value::Set(Box::new(copy))
+        }
+        Value::ZSet(zset) => Value::ZSet(zset.clone()),
+    }
+}
+
+/// A database index argument (`getIntFromObjectOrReply`, then `selectDb`).
+fn database_index(ks: &Keyspace, arg: &[u8]) -> Result<usize, CmdError> {
+    let index = args::int(arg)?;
+    if i32::try_from(index).is_err() {
+        return Err(CmdError::NOT_INTEGER);
+    }
+    usize::try_from(index)
+        .ok()
+        .filter(|&index| index < ks.databases())
+        .ok_or(CmdError::Static(DB_OUT_OF_RANGE))
+}
+
+/// Runs `f` on database `index` with the command's clock and effect log,
+/// so that lazy expiry there is recorded against that database.
+fn with_db<R>(
+    ks: &mut Keyspace,
+    ctx: &mut ExecCtx<'_>,
+    index: usize,
+    f: impl FnOnce(&mut DbAccess<'_>) -> R,
+) -> Result<R, CmdError> {
+    let mut other = ExecCtx {
+        db: index,
+        clock: ctx.clock,
+        effects: &mut *ctx.effects,
+    };
+    let mut db = ks.access(&mut other).ok_or(CmdError::Static(DB_OUT_OF_RANGE))?;
+    Ok(f(&mut db))
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]. The copy keeps
+/// the source's TTL. Deterministic, so propagated as given.
+pub fn copy(ks: &mut Keyspace, ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, source, target, options @ ..] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let mut replace = false;
+    let mut target_db = ctx.db;
+    let mut i = 0;
+    while let Some(option) = options.get(i) {
+        if is(option, "REPLACE") {
+            replace = true;
+        } else if is(option, "DB") && i + 1 < options.len() {
+            target_db = database_index(ks, options.get(i + 1).ok_or(CmdError::SYNTAX)?)?;
+            i += 1;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 1;
+    }
+    if target_db == ctx.db && source == target {
+        return Err(CmdError::Static(SAME_OBJECT));
+    }
+    let source_db = ctx.db;
+    let copied = with_db(ks, ctx, source_db, |db| {
+        let pos = db.lookup(source)?;
+        let value = duplicate(db.value(pos)?);
+        Some((value, db.expire_at(pos)))
+    })?;
+    let Some((value, expire_at)) = copied else {
+        return Ok(Reply::Integer(0));
+    };
+    let stored = with_db(ks, ctx, target_db, |db| {
+        if db.lookup(target).is_some() && !replace {
+            return false;
+        }
+        db.put(target, value, expire_at);
+        true
+    })?;
+    if !stored {
+        return Ok(Reply::Integer(0));
+    }
+    ctx.effects.push(Effect {
+        db: u32::try_from(source_db).map_err(|_| CmdError::Static(DB_OUT_OF_RANGE))?,
+        argv: argv.to_vec(),
+    });
+    Ok(Reply::Integer(1))
+}
+
+/// MOVE key db: the key and its TTL move to another database unless the
+/// key exists there. Propagated as given.
+pub fn move_(ks: &mut Keyspace, ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, key, index] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let target_db = database_index(ks, index)?;
+    let source_db = ctx.db;
+    if target_db == source_db {
+        return Err(CmdError::Static(SAME_OBJECT));
+    }
+    if !with_db(ks, ctx, source_db, |db| db.exists(key))? {
+        return Ok(Reply::Integer(0));
+    }
+    if with_db(ks, ctx, target_db, |db| db.exists(key))? {
+        return Ok(Reply::Integer(0));
+    }
+    let moved = with_db(ks, ctx, source_db, |db| {
+        let pos = db.lookup(key)?;
+        let expire_at = db.expire_at(pos);
+        db.remove_at(pos).map(|value| (value, expire_at))
+    })?;
+    let Some((value, expire_at)) = moved else {
+        return Ok(Reply::Integer(0));
+    };
+    with_db(ks, ctx, target_db, |db| db.put(key, value, expire_at))?;
+    ctx.effects.push(Effect {
+        db: u32::try_from(source_db).map_err(|_| CmdError::Static(DB_OUT_OF_RANGE))?,
+        argv: argv.to_vec(),
+    });
+    Ok(Reply::Integer(1))
 }

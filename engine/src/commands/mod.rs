@@ -19,15 +19,19 @@
 //! changed nothing pushes nothing.
 
 pub mod args;
+pub mod bitmaps;
+pub mod dump;
 pub mod errors;
 pub mod glob;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod mpop;
 pub mod scan;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
 pub mod zsets;

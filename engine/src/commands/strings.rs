@@ -570,3 +570,144 @@ pub fn setrange(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
     db.propagate(argv.to_vec());
     Ok(Reply::Integer(i64::try_from(length).unwrap_or(i64::MAX)))
 }
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: Redis
+/// 7.0's dynamic-programming table, walked back from the end the same way
+/// so that the reported match ranges are the ones Redis reports.
+pub fn lcs(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, first_key, second_key, options @ ..] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let first = db.get(first_key).map(|value| value.as_str().map(|text| text.to_vec()));
+    let second = db.get(second_key).map(|value| value.as_str().map(|text| text.to_vec()));
+    let (Some(a), Some(b)) = (first.unwrap_or(Some(Vec::new())), second.unwrap_or(Some(Vec::new()))) else {
+        return Err(CmdError::Static("ERR The specified keys must contain string values"));
+    };
+    let (mut want_len, mut want_idx, mut with_match_len) = (false, false, false);
+    let mut min_match_len: u64 = 0;
+    let mut i = 0;
+    while let Some(option) = options.get(i) {
+        if is(option, "IDX") {
+            want_idx = true;
+        } else if is(option, "LEN") {
+            want_len = true;
+        } else if is(option, "WITHMATCHLEN") {
+            with_match_len = true;
+        } else if is(option, "MINMATCHLEN") && i + 1 < options.len() {
+            let value = args::int(options.get(i + 1).ok_or(CmdError::SYNTAX)?)?;
+            min_match_len = u64::try_from(value).unwrap_or(0);
+            i += 1;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 1;
+    }
+    if want_idx && want_len {
+        return Err(CmdError::Static(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    if u32::try_from(a.len()).map_or(true, |len| len >= u32::MAX - 1)
+        || u32::try_from(b.len()).map_or(true, |len| len >= u32::MAX - 1)
+    {
+        return Err(CmdError::Static("ERR String too long for LCS"));
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen + 1).checked_mul(blen + 1);
+    let table_bytes = cells.and_then(|cells| cells.checked_mul(std::mem::size_of::<u32>()));
+    let Some(cells) = cells.filter(|_| table_bytes.is_some_and(|bytes| bytes <= MAX_STRING_LEN)) else {
+        return Err(CmdError::Static(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    };
+    let mut table: Vec<u32> = Vec::new();
+    if table.try_reserve_exact(cells).is_err() {
+        return Err(CmdError::Static(
+            "ERR Insufficient memory, failed allocating transient memory for LCS",
+        ));
+    }
+    table.resize(cells, 0);
+    let width = blen + 1;
+    let at = |table: &[u32], i: usize, j: usize| table.get(j + i * width).copied().unwrap_or(0);
+    for (i, &left) in a.iter().enumerate() {
+        for (j, &right) in b.iter().enumerate() {
+            let value = if left == right {
+                at(&table, i, j) + 1
+            } else {
+                at(&table, i, j + 1).max(at(&table, i + 1, j))
+            };
+            if let Some(cell) = table.get_mut((j + 1) + (i + 1) * width) {
+                *cell = value;
+            }
+        }
+    }
+    let total = at(&table, alen, blen);
+    if want_len {
+        return Ok(Reply::Integer(i64::from(total)));
+    }
+    // Walk back from the end, collecting the common bytes (backwards) and
+    // the contiguous ranges of matches.
+    let mut common: Vec<u8> = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    let mut matches = Vec::new();
+    // (a_start, a_end, b_start, b_end) of the range being extended.
+    let mut current: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j) = (alen, blen);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        let (Some(&left), Some(&right)) = (a.get(i - 1), b.get(j - 1)) else {
+            break;
+        };
+        if left == right {
+            common.push(left);
+            current = match current {
+                None => Some((i - 1, i - 1, j - 1, j - 1)),
+                Some((a_start, a_end, b_start, b_end)) if a_start == i && b_start == j => {
+                    Some((a_start - 1, a_end, b_start - 1, b_end))
+                }
+                Some(range) => {
+                    emit = true;
+                    Some(range)
+                }
+            };
+            if current.is_some_and(|(a_start, _, b_start, _)| a_start == 0 || b_start == 0) {
+                emit = true;
+            }
+            i -= 1;
+            j -= 1;
+        } else {
+            if at(&table, i - 1, j) > at(&table, i, j - 1) {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = current.is_some();
+        }
+        if emit {
+            if let Some((a_start, a_end, b_start, b_end)) = current.take() {
+                let length = a_end - a_start + 1;
+                if want_idx && u64::try_from(length).unwrap_or(u64::MAX) >= min_match_len {
+                    let int = |value: usize| Reply::Integer(i64::try_from(value).unwrap_or(i64::MAX));
+                    let mut entry = vec![
+                        Reply::Array(vec![int(a_start), int(a_end)]),
+                        Reply::Array(vec![int(b_start), int(b_end)]),
+                    ];
+                    if with_match_len {
+                        entry.push(int(length));
+                    }
+                    matches.push(Reply::Array(entry));
+                }
+            }
+        }
+    }
+    if want_idx {
+        return Ok(Reply::Map(vec![
+            (Reply::Bulk(Bytes::from_static(b"matches")), Reply::Array(matches)),
+            (
+                Reply::Bulk(Bytes::from_static(b"len")),
+                Reply::Integer(i64::from(total)),
+            ),
+        ]));
+    }
+    common.reverse();
+    Ok(Reply::Bulk(Bytes::from(common)))
+}

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    flags, hashes, keys, lists, run_db, run_keyspace, scan, server, sets, strings, zsets, CommandKind, CommandSpec,
-    ExecCtx,
+    bitmaps, dump, flags, hashes, keys, lists, mpop, run_db, run_keyspace, scan, server, sets, sort, strings, zsets,
+    CommandKind, CommandSpec, ExecCtx,
 };
 use crate::keyspace::Keyspace;
 use crate::resp::Reply;
@@ -19,6 +19,7 @@ use crate::resp::Reply;
 pub enum Group {
     Generic,
     String,
+    Bitmap,
     List,
     Set,
     SortedSet,
@@ -35,6 +36,7 @@ impl Group {
         match self {
             Group::Generic => "generic",
             Group::String => "string",
+            Group::Bitmap => "bitmap",
             Group::List => "list",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
@@ -143,6 +145,24 @@ command_table! {
         "Returns a substring from a string value.";
     "setrange", 4, [WRITE DENYOOM], 1, 1, 1, String, "2.2.0", db: strings::setrange,
         "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
+    "lcs", -3, [READONLY], 1, 2, 1, String, "7.0.0", db: strings::lcs,
+        "Finds the longest common substring.";
+
+    // Bitmaps.
+    "setbit", 4, [WRITE DENYOOM], 1, 1, 1, Bitmap, "2.2.0", db: bitmaps::setbit,
+        "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
+    "getbit", 3, [READONLY FAST], 1, 1, 1, Bitmap, "2.2.0", db: bitmaps::getbit,
+        "Returns a bit value by offset.";
+    "bitcount", -2, [READONLY], 1, 1, 1, Bitmap, "2.6.0", db: bitmaps::bitcount,
+        "Counts the number of set bits (population counting) in a string.";
+    "bitpos", -3, [READONLY], 1, 1, 1, Bitmap, "2.8.7", db: bitmaps::bitpos,
+        "Finds the first set (1) or clear (0) bit in a string.";
+    "bitop", -4, [WRITE DENYOOM], 2, -1, 1, Bitmap, "2.6.0", db: bitmaps::bitop,
+        "Performs bitwise operations on multiple strings, and stores the result.";
+    "bitfield", -2, [WRITE DENYOOM], 1, 1, 1, Bitmap, "3.2.0", db: bitmaps::bitfield,
+        "Performs arbitrary bitfield integer operations on strings.";
+    "bitfield_ro", -2, [READONLY FAST], 1, 1, 1, Bitmap, "6.0.0", db: bitmaps::bitfield_ro,
+        "Performs arbitrary read-only bitfield integer operations on strings.";
 
     // Keys.
     "del", -2, [WRITE], 1, -1, 1, Generic, "1.0.0", db: keys::del,
@@ -177,6 +197,21 @@ command_table! {
         "Renames a key and overwrites the destination.";
     "renamenx", 3, [WRITE FAST], 1, 2, 1, Generic, "1.0.0", db: keys::renamenx,
         "Renames a key only when the target key name doesn't exist.";
+    "dump", 2, [READONLY], 1, 1, 1, Generic, "2.6.0", db: dump::dump,
+        "Returns a serialized representation of the value stored at a key.";
+    "restore", -4, [WRITE DENYOOM], 1, 1, 1, Generic, "2.6.0", db: dump::restore,
+        "Creates a key from the serialized representation of a value.";
+    // COPY and MOVE write another database than the selected one, and SORT
+    // reads keys named by its BY/GET patterns: none of that is in the key
+    // positions, so they count as touching the whole dataset.
+    "copy", -3, [WRITE DENYOOM WHOLE_DATASET], 1, 2, 1, Generic, "6.2.0", ks: keys::copy,
+        "Copies the value of a key to a new key.";
+    "move", 3, [WRITE FAST WHOLE_DATASET], 1, 1, 1, Generic, "1.0.0", ks: keys::move_,
+        "Moves a key to another database.";
+    "sort", -2, [WRITE DENYOOM WHOLE_DATASET], 1, 1, 1, Generic, "1.0.0", db: sort::sort,
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.";
+    "sort_ro", -2, [READONLY WHOLE_DATASET], 1, 1, 1, Generic, "7.0.0", db: sort::sort_ro,
+        "Returns the sorted elements of a list, a set, or a sorted set.";
     "object", -2, [READONLY], 2, 2, 1, Generic, "2.2.3", db: keys::object,
         "A container for object introspection commands.";
     "keys", 2, [READONLY WHOLE_DATASET], 0, 0, 0, Generic, "1.0.0", db: keys::keys,
@@ -338,6 +373,26 @@ command_table! {
 
     "zscan", -3, [READONLY], 1, 1, 1, SortedSet, "2.8.0", db: scan::zscan,
         "Iterates over members and scores of a sorted set.";
+    "zrangestore", -5, [WRITE DENYOOM], 1, 2, 1, SortedSet, "6.2.0", db: zsets::zrangestore,
+        "Stores a range of members from sorted set in a key.";
+    "zrandmember", -2, [READONLY], 1, 1, 1, SortedSet, "6.2.0", db: zsets::zrandmember,
+        "Returns one or more random members from a sorted set.";
+    // Redis reports the numkeys-based forms with movable keys; these
+    // positions cover every key (and the options after them), as SINTERCARD.
+    "zunion", -3, [READONLY], 2, -1, 1, SortedSet, "6.2.0", db: zsets::zunion,
+        "Returns the union of multiple sorted sets.";
+    "zinter", -3, [READONLY], 2, -1, 1, SortedSet, "6.2.0", db: zsets::zinter,
+        "Returns the intersect of multiple sorted sets.";
+    "zdiff", -3, [READONLY], 2, -1, 1, SortedSet, "6.2.0", db: zsets::zdiff,
+        "Returns the difference between multiple sorted sets.";
+    "zunionstore", -4, [WRITE DENYOOM], 1, -1, 1, SortedSet, "2.0.0", db: zsets::zunionstore,
+        "Stores the union of multiple sorted sets in a key.";
+    "zinterstore", -4, [WRITE DENYOOM], 1, -1, 1, SortedSet, "2.0.0", db: zsets::zinterstore,
+        "Stores the intersect of multiple sorted sets in a key.";
+    "zdiffstore", -4, [WRITE DENYOOM], 1, -1, 1, SortedSet, "6.2.0", db: zsets::zdiffstore,
+        "Stores the difference of multiple sorted sets in a key.";
+    "zintercard", -3, [READONLY], 2, -1, 1, SortedSet, "7.0.0", db: zsets::zintercard,
+        "Returns the number of members of the intersect of multiple sorted sets.";
 
     // Server-wide data commands.
     "dbsize", 1, [READONLY FAST WHOLE_DATASET], 0, 0, 0, Server, "1.0.0", db: server::dbsize,
@@ -348,6 +403,18 @@ command_table! {
         "Removes all keys from all databases.";
     "swapdb", 3, [WRITE FAST WHOLE_DATASET], 0, 0, 0, Server, "4.0.0", node,
         "Swaps two Redis databases.";
+
+    // Multi-key pops (Redis 7.0). Key positions over-approximate the
+    // numkeys-described keys (numkeys..side keyword), which is safe for
+    // key-level tracking.
+    "lmpop", -4, [WRITE], 2, -2, 1, List, "7.0.0", db: mpop::lmpop,
+        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.";
+    "zmpop", -4, [WRITE], 2, -2, 1, SortedSet, "7.0.0", db: mpop::zmpop,
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.";
+    "blmpop", -5, [WRITE BLOCKING], 3, -2, 1, List, "7.0.0", node,
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.";
+    "bzmpop", -5, [WRITE BLOCKING], 3, -2, 1, SortedSet, "7.0.0", node,
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.";
 
     // Blocking variants and pub/sub: they wait for data or deliver messages,
     // which is the node's business.
@@ -413,6 +480,12 @@ command_table! {
         "A container for server configuration commands.";
     "debug", -2, [ADMIN NOSCRIPT LOADING STALE], 0, 0, 0, Server, "1.0.0", node,
         "A container for debugging commands.";
+    "slowlog", -2, [], 0, 0, 0, Server, "2.2.12", node,
+        "A container for slow log commands.";
+    "latency", -2, [], 0, 0, 0, Server, "2.8.13", node,
+        "A container for latency diagnostics commands.";
+    "memory", -2, [], 0, 0, 0, Server, "4.0.0", node,
+        "A container for memory diagnostics commands.";
     "shutdown", -1, [ADMIN NOSCRIPT LOADING STALE NO_MULTI ALLOW_BUSY], 0, 0, 0, Server, "1.0.0", node,
         "Synchronously saves the database(s) to disk and shuts down the Redis server.";
     "failover", -1, [ADMIN NOSCRIPT STALE], 0, 0, 0, Server, "6.2.0", node,
@@ -421,6 +494,10 @@ command_table! {
         "Returns the server time.";
     "lastsave", 1, [LOADING STALE FAST], 0, 0, 0, Server, "1.0.0", node,
         "Returns the Unix timestamp of the last successful save to disk.";
+    "bgsave", -1, [ADMIN NOSCRIPT], 0, 0, 0, Server, "1.0.0", node,
+        "Asynchronously saves the database(s) to disk.";
+    "save", 1, [ADMIN NOSCRIPT NO_MULTI], 0, 0, 0, Server, "1.0.0", node,
+        "Synchronously saves the database(s) to disk.";
     "readonly", 1, [LOADING STALE FAST], 0, 0, 0, Cluster, "3.0.0", node,
         "Enables read-only queries for a connection to a Redis Cluster replica node.";
     "readwrite", 1, [LOADING STALE FAST], 0, 0, 0, Cluster, "3.0.0", node,

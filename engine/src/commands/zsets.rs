@@ -12,7 +12,10 @@ use bytes::Bytes;
 
 use super::args::{self, is};
 use super::errors::{CmdError, CmdResult};
+use super::sets::random_positions;
 use crate::keyspace::access::DbAccess;
+use crate::keyspace::set::SetValue;
+use crate::keyspace::value::{Aggregate as _, Value};
 use crate::keyspace::zset::{LexBound, ScoreBound, ZSet};
 use crate::resp::Reply;
 
@@ -349,6 +352,49 @@ fn range_generic(
     let [_, key, first, second, options @ ..] = argv else {
         return Err(CmdError::Arity);
     };
+    let request = RangeRequest {
+        key,
+        first,
+        second,
+        options,
+        preset_kind,
+        preset_reverse,
+        store: false,
+    };
+    Ok(match select_range(db, &request)? {
+        Some((entries, with_scores)) => entries_reply(entries, with_scores),
+        None => Reply::Array(Vec::new()),
+    })
+}
+
+/// What a ZRANGE-family command asks for, before parsing its options.
+struct RangeRequest<'a> {
+    key: &'a Bytes,
+    first: &'a Bytes,
+    second: &'a Bytes,
+    options: &'a [Bytes],
+    preset_kind: Option<RangeKind>,
+    preset_reverse: Option<bool>,
+    /// ZRANGESTORE: WITHSCORES is not an option there.
+    store: bool,
+}
+
+/// The entries a ZRANGE-family request selects and whether it asked for
+/// scores; `None` when the key is missing.
+#[allow(clippy::type_complexity)]
+fn select_range(
+    db: &mut DbAccess<'_>,
+    request: &RangeRequest<'_>,
+) -> Result<Option<(Vec<(Bytes, f64)>, bool)>, CmdError> {
+    let RangeRequest {
+        key,
+        first,
+        second,
+        options,
+        preset_kind,
+        preset_reverse,
+        store,
+    } = *request;
     let mut kind = preset_kind;
     let mut reverse = preset_reverse;
     let mut with_scores = false;
@@ -356,7 +402,7 @@ fn range_generic(
     let mut i = 0;
     while let Some(option) = options.get(i) {
         let arguments_left = options.len() - i - 1;
-        if is(option, "WITHSCORES") {
+        if !store && is(option, "WITHSCORES") {
             with_scores = true;
         } else if is(option, "LIMIT") && arguments_left >= 2 {
             let offset = options.get(i + 1).map(|arg| args::int(arg)).transpose()?;
@@ -419,7 +465,7 @@ fn range_generic(
         }
     };
     let Some(zset) = db.get_as::<ZSet>(key)? else {
-        return Ok(Reply::Array(Vec::new()));
+        return Ok(None);
     };
     let entries = match (parsed, window) {
         (Parsed::Rank(start, stop), _) => match args::clamp_range(start, stop, zset.len()) {
@@ -432,7 +478,7 @@ fn range_generic(
         (Parsed::Score(min, max), Some((offset, count))) => zset.by_score(&min, &max, offset, count, reverse),
         (Parsed::Lex(min, max), Some((offset, count))) => zset.by_lex(&min, &max, offset, count, reverse),
     };
-    Ok(entries_reply(entries, with_scores))
+    Ok(Some((entries, with_scores)))
 }
 
 pub fn zrange(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
@@ -542,6 +588,388 @@ pub fn zremrangebylex(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let (min, max) = lex_range(min, max)?;
     remove_range(db, argv, |zset| zset.remove_range_by_lex(&min, &max))
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset
+/// count]. Deterministic, so propagated as given.
+pub fn zrangestore(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let [_, target, key, first, second, options @ ..] = argv else {
+        return Err(CmdError::Arity);
+    };
+    let request = RangeRequest {
+        key,
+        first,
+        second,
+        options,
+        preset_kind: None,
+        preset_reverse: None,
+        store: true,
+    };
+    let entries = select_range(db, &request)?
+        .map(|(entries, _)| entries)
+        .unwrap_or_default();
+    store_result(db, argv, target, entries)
+}
+
+/// Replaces `target` with a sorted set of `entries` (deleting it when
+/// there are none) and replies with the count, as the STORE forms do. The
+/// command is deterministic given the data, so it is its own effect.
+fn store_result(db: &mut DbAccess<'_>, argv: &[Bytes], target: &[u8], entries: Vec<(Bytes, f64)>) -> CmdResult {
+    let stored = entries.len();
+    if stored > 0 {
+        // Looked up first so that an expired destination is deleted (and
+        // recorded) like any key a write touches.
+        db.lookup(target);
+        let mut zset = ZSet::new();
+        for (member, score) in entries {
+            zset.insert(member, score);
+        }
+        db.put(target, Value::ZSet(Box::new(zset)), None);
+        db.propagate(argv.to_vec());
+    } else if db.delete(target) {
+        db.propagate(argv.to_vec());
+    }
+    Ok(count(stored))
+}
+
+/// ZRANDMEMBER key [count [WITHSCORES]]. A read: nothing to propagate.
+pub fn zrandmember(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let (key, requested, with_scores) = match argv {
+        [_, key] => (key, None, false),
+        [_, key, count, rest @ ..] => {
+            let requested = args::int(count)?;
+            // Redis reads the count within ±LONG_MAX.
+            if requested == i64::MIN {
+                return Err(CmdError::Text(format!(
+                    "ERR value is out of range, value must between {} and {}",
+                    -i64::MAX,
+                    i64::MAX
+                )));
+            }
+            let with_scores = match rest {
+                [] => false,
+                [option] if is(option, "WITHSCORES") => true,
+                _ => return Err(CmdError::SYNTAX),
+            };
+            if with_scores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&requested) {
+                return Err(CmdError::Text("ERR value is out of range".to_owned()));
+            }
+            (key, Some(requested), with_scores)
+        }
+        _ => return Err(CmdError::Arity),
+    };
+    let Some(pos) = db.lookup(key) else {
+        return Ok(match requested {
+            Some(_) => Reply::Array(Vec::new()),
+            None => Reply::Null,
+        });
+    };
+    let (value, rng) = db.value_and_rng(pos);
+    let zset = value.and_then(|value| ZSet::of(value)).ok_or(CmdError::WRONG_TYPE)?;
+    let Some(requested) = requested else {
+        let pick = rng.below(zset.len());
+        return Ok(zset
+            .get_by_rank(pick)
+            .map_or(Reply::Null, |(member, _)| Reply::Bulk(member.clone())));
+    };
+    // Asked for at least the whole set, Redis 7.0 returns it in
+    // descending rank order.
+    let whole = usize::try_from(requested).is_ok_and(|wanted| wanted >= zset.len());
+    let positions = if whole {
+        (0..zset.len()).rev().collect()
+    } else {
+        random_positions(rng, zset.len(), requested)?
+    };
+    let entries = positions
+        .into_iter()
+        .filter_map(|rank| zset.get_by_rank(rank).map(|(member, score)| (member.clone(), score)))
+        .collect();
+    Ok(entries_reply(entries, with_scores))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+/// `zunionInterAggregate`: +inf + -inf sums to 0, not NaN.
+fn aggregate(target: &mut f64, value: f64, how: Aggregate) {
+    match how {
+        Aggregate::Sum => {
+            *target += value;
+            if target.is_nan() {
+                *target = 0.0;
+            }
+        }
+        Aggregate::Min => {
+            if value < *target {
+                *target = value;
+            }
+        }
+        Aggregate::Max => {
+            if value > *target {
+                *target = value;
+            }
+        }
+    }
+}
+
+/// One input of the ZUNION family: a sorted set, or a plain set whose
+/// members all score 1, as in Redis.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Missing,
+    Set(&'a SetValue),
+    ZSet(&'a ZSet),
+}
+
+impl Input<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Input::Missing => 0,
+            Input::Set(set) => set.len(),
+            Input::ZSet(zset) => zset.len(),
+        }
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            Input::Missing => None,
+            Input::Set(set) => set.contains(member).then_some(1.0),
+            Input::ZSet(zset) => zset.score(member),
+        }
+    }
+
+    fn entries(&self) -> Vec<(Bytes, f64)> {
+        match self {
+            Input::Missing => Vec::new(),
+            Input::Set(set) => set.iter().map(|member| (member.to_bytes(), 1.0)).collect(),
+            Input::ZSet(zset) => zset.iter().map(|(member, score)| (member.clone(), score)).collect(),
+        }
+    }
+}
+
+/// What a ZUNION-family command computes.
+struct Combined {
+    entries: Vec<(Bytes, f64)>,
+    with_scores: bool,
+    cardinality: usize,
+}
+
+/// `zunionInterDiffGenericCommand`: `numkeys` at `numkeys_at`, then the
+/// keys, then the options this form accepts.
+fn combine_generic(
+    db: &mut DbAccess<'_>,
+    argv: &[Bytes],
+    numkeys_at: usize,
+    op: SetOp,
+    store: bool,
+    cardinality_only: bool,
+    name: &str,
+) -> Result<Combined, CmdError> {
+    let numkeys = args::int(argv.get(numkeys_at).ok_or(CmdError::Arity)?)?;
+    if numkeys < 1 {
+        return Err(CmdError::Text(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    let rest = argv.get(numkeys_at + 1..).unwrap_or_default();
+    let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+    if numkeys > rest.len() {
+        return Err(CmdError::SYNTAX);
+    }
+    let (keys, options) = rest.split_at(numkeys);
+    // Redis checks the keys' types before reading the options. A first
+    // pass deletes expired keys, so that positions stay put afterwards.
+    for key in keys {
+        if let Some(pos) = db.lookup(key) {
+            if !matches!(db.value(pos), Some(Value::Set(_) | Value::ZSet(_))) {
+                return Err(CmdError::WRONG_TYPE);
+            }
+        }
+    }
+    let positions: Vec<Option<usize>> = keys.iter().map(|key| db.lookup(key)).collect();
+    let mut weights = vec![1.0f64; numkeys];
+    let mut how = Aggregate::Sum;
+    let mut with_scores = false;
+    let mut limit = 0usize;
+    let mut j = 0;
+    while let Some(option) = options.get(j) {
+        let remaining = options.len() - j;
+        if op != SetOp::Diff && !cardinality_only && remaining > numkeys && is(option, "WEIGHTS") {
+            for (weight, arg) in weights.iter_mut().zip(options.get(j + 1..).unwrap_or_default()) {
+                *weight = args::float(arg).map_err(|_| CmdError::Static("ERR weight value is not a float"))?;
+            }
+            j += 1 + numkeys;
+        } else if op != SetOp::Diff && !cardinality_only && remaining >= 2 && is(option, "AGGREGATE") {
+            let name = options.get(j + 1).map(|arg| &arg[..]).unwrap_or_default();
+            how = if is(name, "SUM") {
+                Aggregate::Sum
+            } else if is(name, "MIN") {
+                Aggregate::Min
+            } else if is(name, "MAX") {
+                Aggregate::Max
+            } else {
+                return Err(CmdError::SYNTAX);
+            };
+            j += 2;
+        } else if !store && !cardinality_only && is(option, "WITHSCORES") {
+            with_scores = true;
+            j += 1;
+        } else if cardinality_only && remaining >= 2 && is(option, "LIMIT") {
+            let value = options.get(j + 1).map(|arg| args::int(arg));
+            limit = match value {
+                Some(Ok(value)) if value >= 0 => usize::try_from(value).unwrap_or(usize::MAX),
+                _ => return Err(CmdError::Static("ERR LIMIT can't be negative")),
+            };
+            j += 2;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+    }
+    let mut inputs: Vec<(Input<'_>, f64)> = positions
+        .iter()
+        .zip(&weights)
+        .map(|(pos, &weight)| {
+            let input = match pos.and_then(|pos| db.value(pos)) {
+                Some(Value::Set(set)) => Input::Set(set),
+                Some(Value::ZSet(zset)) => Input::ZSet(zset),
+                _ => Input::Missing,
+            };
+            (input, weight)
+        })
+        .collect();
+    // Smallest inputs first, as Redis orders them (a stable sort, like
+    // glibc's qsort for small arrays): this fixes the order in which
+    // scores are summed, hence their rounding.
+    if op != SetOp::Diff {
+        inputs.sort_by_key(|(input, _)| input.len());
+    }
+    let mut result = ZSet::new();
+    let mut cardinality = 0usize;
+    match op {
+        SetOp::Inter => {
+            let Some(((first, first_weight), others)) = inputs.split_first() else {
+                return Err(CmdError::SYNTAX);
+            };
+            for (member, score) in first.entries() {
+                let mut total = first_weight * score;
+                if total.is_nan() {
+                    total = 0.0;
+                }
+                let in_all = others.iter().all(|(input, weight)| match input.score(&member) {
+                    Some(value) => {
+                        aggregate(&mut total, value * weight, how);
+                        true
+                    }
+                    None => false,
+                });
+                if !in_all {
+                    continue;
+                }
+                if cardinality_only {
+                    cardinality += 1;
+                    if limit > 0 && cardinality >= limit {
+                        break;
+                    }
+                } else {
+                    result.insert(member, total);
+                }
+            }
+        }
+        SetOp::Union => {
+            let mut totals: hashbrown::HashMap<Bytes, f64> = hashbrown::HashMap::new();
+            for (input, weight) in &inputs {
+                for (member, score) in input.entries() {
+                    let mut value = weight * score;
+                    if value.is_nan() {
+                        value = 0.0;
+                    }
+                    match totals.entry(member) {
+                        hashbrown::hash_map::Entry::Occupied(mut total) => aggregate(total.get_mut(), value, how),
+                        hashbrown::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(value);
+                        }
+                    }
+                }
+            }
+            for (member, score) in totals {
+                result.insert(member, score);
+            }
+        }
+        SetOp::Diff => {
+            let Some(((first, _), others)) = inputs.split_first() else {
+                return Err(CmdError::SYNTAX);
+            };
+            for (member, score) in first.entries() {
+                if others.iter().all(|(input, _)| input.score(&member).is_none()) {
+                    result.insert(member, score);
+                }
+            }
+        }
+    }
+    Ok(Combined {
+        entries: result.iter().map(|(member, score)| (member.clone(), score)).collect(),
+        with_scores,
+        cardinality,
+    })
+}
+
+fn combine_reply(db: &mut DbAccess<'_>, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
+    let combined = combine_generic(db, argv, 1, op, false, false, name)?;
+    Ok(entries_reply(combined.entries, combined.with_scores))
+}
+
+fn combine_store(db: &mut DbAccess<'_>, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
+    let Some(target) = argv.get(1) else {
+        return Err(CmdError::Arity);
+    };
+    let combined = combine_generic(db, argv, 2, op, true, false, name)?;
+    store_result(db, argv, target, combined.entries)
+}
+
+/// ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]
+/// [WITHSCORES].
+pub fn zunion(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    combine_reply(db, argv, SetOp::Union, "zunion")
+}
+
+pub fn zinter(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    combine_reply(db, argv, SetOp::Inter, "zinter")
+}
+
+pub fn zdiff(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    combine_reply(db, argv, SetOp::Diff, "zdiff")
+}
+
+/// ZUNIONSTORE dst numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...].
+/// Deterministic (inputs are read in a fixed order), so propagated as
+/// given.
+pub fn zunionstore(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    combine_store(db, argv, SetOp::Union, "zunionstore")
+}
+
+pub fn zinterstore(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    combine_store(db, argv, SetOp::Inter, "zinterstore")
+}
+
+pub fn zdiffstore(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    combine_store(db, argv, SetOp::Diff, "zdiffstore")
+}
+
+/// ZINTERCARD numkeys key [key ...] [LIMIT limit].
+pub fn zintercard(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
+    let combined = combine_generic(db, argv, 1, SetOp::Inter, false, true, "zintercard")?;
+    Ok(count(combined.cardinality))
 }
 
 #[cfg(test)]

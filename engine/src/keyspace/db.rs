@@ -172,6 +172,22 @@ impl Db {
         pos
     }
 
+    /// Stores `value` under `key` only if the key is absent (expired or
+    /// not); false, leaving everything as it was, if it is present. One
+    /// hash lookup: snapshot loading calls this for every key.
+    pub fn put_new(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> bool {
+        let mut value = Some(value);
+        let (pos, inserted) = self.table.find_or_insert_with(key, || Entry {
+            key: CompactBytes::new(key),
+            value: value.take().unwrap_or(Value::Int(0)),
+            volatile: NOT_VOLATILE,
+        });
+        if inserted {
+            self.set_expire(pos, expire_at);
+        }
+        inserted
+    }
+
     /// Removes the entry at `pos`, returning its key and value.
     pub fn remove_at(&mut self, pos: usize) -> Option<(CompactBytes, Value)> {
         let slot = self.table.get(pos)?.volatile;

@@ -5,7 +5,8 @@
 //! - [`value`] and the per-type modules [`hash`], [`list`], [`set`],
 //!   [`zset`]: values and their compact encodings;
 //! - [`access`]: what a command sees, with the clock's lazy-expiry rule;
-//! - [`digest`]: the order-independent dataset fingerprint.
+//! - [`digest`]: the order-independent dataset fingerprint;
+//! - [`serial`]: one value's byte form, as snapshots store it.
 //!
 //! The node drives it through [`Keyspace::apply`] (replicas),
 //! [`Keyspace::active_expire_cycle`] (primary) and
@@ -20,6 +21,7 @@ pub mod list;
 pub mod numbers;
 pub mod pack;
 pub mod random;
+pub mod serial;
 pub mod set;
 pub mod table;
 pub mod value;
@@ -30,6 +32,7 @@ use bytes::Bytes;
 use self::access::{wall_clock_ms, DbAccess};
 use self::db::Db;
 use self::random::FastRng;
+use self::value::Value;
 use crate::commands::{self, Clock, CommandKind, Effect, ExecCtx};
 use crate::resp::Reply;
 
@@ -110,6 +113,23 @@ impl Keyspace {
         }
         self.dbs.swap(a, b);
         true
+    }
+
+    /// Loads one key from a snapshot. Errors if the database does not exist
+    /// or the key is already there: a snapshot holds each key once.
+    pub fn restore_entry(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), String> {
+        let databases = self.dbs.len();
+        let target = self
+            .dbs
+            .get_mut(db)
+            .ok_or_else(|| format!("database {db} out of range (this node has {databases})"))?;
+        if !target.put_new(key, value, expire_at) {
+            return Err(format!(
+                "key {:?} appears twice in database {db}",
+                String::from_utf8_lossy(key)
+            ));
+        }
+        Ok(())
     }
 
     /// Approximate bytes held by the data (INFO memory).

@@ -3,7 +3,7 @@
 //! has committed. All of it off the execution thread.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,13 +11,68 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::{debug, warn};
 
 use super::commit::{BarrierState, CommitState};
 use super::exec::{ExecMsg, ExecSender, Outgoing};
 use super::shared::NodeShared;
-use crate::resp::{Reply, RequestParser};
+use crate::resp::{ParserLimits, Reply, RequestParser};
+
+/// What the execution thread can do to a connection from outside its
+/// tasks: close it (CLIENT KILL, a subscriber over its output limit) and
+/// see how much pub/sub output it has not written yet.
+#[derive(Default)]
+pub(crate) struct ConnControl {
+    killed: AtomicBool,
+    notify: Notify,
+    pubsub_bytes: AtomicUsize,
+}
+
+impl ConnControl {
+    /// Closes the connection: both its tasks stop at once, dropping what
+    /// is queued.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    async fn killed(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.killed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Adds queued pub/sub bytes; the new total.
+    pub fn add_pubsub_bytes(&self, bytes: usize) -> usize {
+        self.pubsub_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
+    }
+
+    pub fn pubsub_bytes(&self) -> usize {
+        self.pubsub_bytes.load(Ordering::Acquire)
+    }
+
+    fn written(&self, bytes: usize) {
+        if bytes > 0 {
+            self.pubsub_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The parser limits CONFIG SET last gave.
+fn current_limits(shared: &NodeShared) -> ParserLimits {
+    ParserLimits {
+        max_bulk_len: shared.max_bulk_len.load(Ordering::Acquire),
+        max_query_buffer_len: shared.max_query_buffer_len.load(Ordering::Acquire),
+        ..shared.config.limits
+    }
+}
 
 /// Commands one connection may have executed but not yet answered (a
 /// pipelining client waits beyond it; memory stays bounded).
@@ -44,7 +99,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, 
             }
         };
         shared.total_connections.fetch_add(1, Ordering::Relaxed);
-        if shared.connected_clients.load(Ordering::Acquire) >= shared.config.maxclients {
+        if shared.connected_clients.load(Ordering::Acquire) >= shared.maxclients.load(Ordering::Acquire) {
             shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
             let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
             continue;
@@ -63,11 +118,13 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, 
 
 async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeShared>, exec: &ExecSender) {
     let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+    let control = Arc::new(ConnControl::default());
     if exec
         .send(ExecMsg::Connected {
             conn: id,
             addr,
             replies: replies_tx,
+            control: control.clone(),
         })
         .await
         .is_err()
@@ -84,8 +141,9 @@ async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeSh
         in_flight.clone(),
         shared.clone(),
         closed_tx,
+        control.clone(),
     ));
-    read_requests(read_half, id, shared, exec, &in_flight, closed_rx).await;
+    read_requests(read_half, id, shared, exec, &in_flight, closed_rx, &control).await;
     let _ = exec.send(ExecMsg::Disconnected { conn: id }).await;
     let _ = writer.await;
     debug!(conn = id, %addr, "connection closed");
@@ -98,8 +156,10 @@ async fn read_requests(
     exec: &ExecSender,
     in_flight: &Semaphore,
     mut writer_closed: oneshot::Receiver<()>,
+    control: &ConnControl,
 ) {
-    let mut parser = RequestParser::new(shared.config.limits);
+    let mut limits_generation = shared.limits_generation.load(Ordering::Acquire);
+    let mut parser = RequestParser::new(current_limits(shared));
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         if shared.closing.load(Ordering::Acquire) {
@@ -112,7 +172,13 @@ async fn read_requests(
             read = half.read_buf(&mut buf) => read,
             _ = &mut writer_closed => return,
             _ = shared.close_all.notified() => return,
+            _ = control.killed() => return,
         };
+        let generation = shared.limits_generation.load(Ordering::Acquire);
+        if generation != limits_generation {
+            limits_generation = generation;
+            parser.set_limits(current_limits(shared));
+        }
         match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
@@ -167,12 +233,30 @@ async fn submit(id: u64, exec: &ExecSender, in_flight: &Semaphore, commands: Vec
 }
 
 async fn write_replies(
-    mut half: OwnedWriteHalf,
-    mut replies: mpsc::UnboundedReceiver<Outgoing>,
-    mut commit: watch::Receiver<CommitState>,
+    half: OwnedWriteHalf,
+    replies: mpsc::UnboundedReceiver<Outgoing>,
+    commit: watch::Receiver<CommitState>,
     in_flight: Arc<Semaphore>,
     shared: Arc<NodeShared>,
     closed: oneshot::Sender<()>,
+    control: Arc<ConnControl>,
+) {
+    tokio::select! {
+        _ = write_loop(half, replies, commit, &in_flight, &shared, &control) => {}
+        // Killed: drop the socket and whatever is queued.
+        _ = control.killed() => {}
+    }
+    in_flight.close();
+    let _ = closed.send(());
+}
+
+async fn write_loop(
+    mut half: OwnedWriteHalf,
+    mut replies: mpsc::UnboundedReceiver<Outgoing>,
+    mut commit: watch::Receiver<CommitState>,
+    in_flight: &Semaphore,
+    shared: &NodeShared,
+    control: &ConnControl,
 ) {
     let mut out = BytesMut::with_capacity(READ_BUFFER);
     'outer: while let Some(first) = replies.recv().await {
@@ -182,8 +266,8 @@ async fn write_replies(
         }
         let mut written = 0usize;
         for outgoing in pending {
+            written += outgoing.permits;
             for item in outgoing.items {
-                written += 1;
                 let ready = commit.borrow_and_update().check(item.barrier);
                 let state = match ready {
                     BarrierState::Pending => {
@@ -193,14 +277,15 @@ async fn write_replies(
                             break 'outer;
                         }
                         out.clear();
-                        match wait_for_barrier(&mut commit, item.barrier, &shared).await {
+                        match wait_for_barrier(&mut commit, item.barrier, shared).await {
                             Some(state) => state,
                             None => break 'outer,
                         }
                     }
                     state => state,
                 };
-                if item.silent {
+                control.written(item.accounted);
+                if item.silent || (item.drop_on_failure && state == BarrierState::Failed) {
                     continue;
                 }
                 match state {
@@ -223,8 +308,6 @@ async fn write_replies(
         }
         in_flight.add_permits(written);
     }
-    in_flight.close();
-    let _ = closed.send(());
 }
 
 /// Waits until `barrier`'s batch has committed or failed; `None` if the

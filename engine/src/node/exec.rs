@@ -7,18 +7,19 @@
 //! (replies are released by the connection tasks once their barrier batch
 //! has committed).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet as StdHashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use super::commit::{CommitState, SealedBatch};
+use super::connection::ConnControl;
 use super::role::RoleCommand;
 use super::shared::{NodeShared, Role};
 use crate::commands::{self, flags, Clock, CommandKind, CommandSpec, Effect, ExecCtx};
@@ -27,7 +28,11 @@ use crate::keyspace::Keyspace;
 use crate::record::EffectOp;
 use crate::resp::{Protocol, Reply};
 
+pub(crate) mod admin;
+mod blocking;
 pub(crate) mod node_commands;
+mod pubsub;
+mod watching;
 
 /// Bound on messages queued for the execution thread.
 const QUEUE_CAPACITY: usize = 8192;
@@ -46,6 +51,12 @@ pub(crate) enum ExecMsg {
         conn: u64,
         addr: SocketAddr,
         replies: mpsc::UnboundedSender<Outgoing>,
+        control: Arc<ConnControl>,
+    },
+    /// A blocked client's timeout (see `exec/blocking.rs`).
+    BlockTimeout {
+        conn: u64,
+        token: u64,
     },
     Commands {
         conn: u64,
@@ -82,6 +93,13 @@ pub(crate) enum ExecMsg {
         reason: String,
         done: oneshot::Sender<()>,
     },
+    /// A snapshot loaded while the node was empty (just after a start or a
+    /// Reset): it replaces the dataset, which then reflects `through`.
+    Install {
+        keyspace: Box<Keyspace>,
+        through: u64,
+        done: oneshot::Sender<()>,
+    },
     /// Journal caught up for the first time (replica may serve reads).
     Loaded,
     Tick,
@@ -95,6 +113,9 @@ pub(crate) struct Outgoing {
     pub items: Vec<PendingReply>,
     /// Close the connection once these are written (QUIT, protocol error).
     pub close: bool,
+    /// Commands these replies answer: the reader's in-flight permits the
+    /// writer gives back (pub/sub messages answer none).
+    pub permits: usize,
 }
 
 pub(crate) struct PendingReply {
@@ -104,6 +125,12 @@ pub(crate) struct PendingReply {
     pub protocol: Protocol,
     /// Nothing is written for this reply.
     pub silent: bool,
+    /// Skip it, rather than answer an error, if its barrier failed (a
+    /// pub/sub message about writes that were lost).
+    pub drop_on_failure: bool,
+    /// Pub/sub bytes this item counts against the subscriber's output
+    /// limit; the writer gives them back once written.
+    pub accounted: usize,
 }
 
 pub(crate) struct ExecHandle {
@@ -156,6 +183,11 @@ pub(crate) fn spawn(shared: Arc<NodeShared>, role_commands: mpsc::UnboundedSende
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let commit = Arc::new(watch::Sender::new(CommitState::default()));
     let mut exec = Exec::new(shared, commit.clone(), role_commands);
+    // Blocked clients' timers run on the runtime that started the node and
+    // report back through a weak sender (they must not keep the thread's
+    // queue open).
+    exec.runtime = tokio::runtime::Handle::try_current().ok();
+    exec.self_tx = Some(tx.downgrade());
     let thread = std::thread::Builder::new()
         .name("memoir-exec".into())
         .spawn(move || exec.run(rx))
@@ -176,8 +208,24 @@ struct Session {
     lib_ver: Option<Bytes>,
     multi: Option<Transaction>,
     replies: mpsc::UnboundedSender<Outgoing>,
+    control: Arc<ConnControl>,
     created: Instant,
     commands: u64,
+    /// Keys this client WATCHes, and whether one was touched since.
+    watched: Vec<watching::WatchedKey>,
+    watch_dirty: bool,
+    /// Set while the client waits in a blocking command.
+    blocked: Option<blocking::Blocked>,
+    /// Commands that arrived while blocked, run once it is answered.
+    pending: VecDeque<Vec<Bytes>>,
+    channels: StdHashSet<Bytes>,
+    patterns: StdHashSet<Bytes>,
+    /// Newest barrier of any reply sent to this client (pub/sub messages
+    /// it publishes wait for it).
+    last_barrier: u64,
+    reply_mode: admin::ReplyMode,
+    last_command: &'static str,
+    last_active: Instant,
 }
 
 #[derive(Default)]
@@ -272,6 +320,21 @@ pub(crate) struct Exec {
     /// Applying stopped (newer record version or divergence).
     apply_halted: bool,
     scratch_effects: Vec<Effect>,
+    /// Watchers per (db, key) (see `exec/watch.rs`).
+    watchers: HashMap<(usize, Bytes), Vec<u64>>,
+    /// Blocked clients per (db, key), oldest first (see `exec/blocking.rs`).
+    blocking: HashMap<(usize, Bytes), VecDeque<u64>>,
+    ready: VecDeque<(usize, Bytes)>,
+    ready_set: HashSet<(usize, Bytes)>,
+    /// Clients just answered after blocking, whose pipelined commands run next.
+    resume: VecDeque<u64>,
+    block_token: u64,
+    runtime: Option<tokio::runtime::Handle>,
+    self_tx: Option<mpsc::WeakSender<ExecMsg>>,
+    /// Running the commands of an EXEC (blocking commands do not block).
+    in_exec: bool,
+    pubsub: pubsub::Registry,
+    admin: admin::AdminState,
 }
 
 impl Exec {
@@ -297,6 +360,17 @@ impl Exec {
             now: Instant::now(),
             apply_halted: false,
             scratch_effects: Vec::new(),
+            watchers: HashMap::new(),
+            blocking: HashMap::new(),
+            ready: VecDeque::new(),
+            ready_set: HashSet::new(),
+            resume: VecDeque::new(),
+            block_token: 0,
+            runtime: None,
+            self_tx: None,
+            in_exec: false,
+            pubsub: pubsub::Registry::default(),
+            admin: admin::AdminState::new(&shared),
             shared,
         }
     }
@@ -305,10 +379,14 @@ impl Exec {
         while let Some(msg) = rx.blocking_recv() {
             self.begin_step();
             self.handle(msg);
+            self.resume_unblocked();
             let mut handled = 1;
             while handled < MAX_MESSAGES_PER_STEP && self.open_bytes < MAX_BATCH_BYTES {
                 match rx.try_recv() {
-                    Ok(msg) => self.handle(msg),
+                    Ok(msg) => {
+                        self.handle(msg);
+                        self.resume_unblocked();
+                    }
                     Err(_) => break,
                 }
                 handled += 1;
@@ -330,7 +408,12 @@ impl Exec {
 
     fn handle(&mut self, msg: ExecMsg) {
         match msg {
-            ExecMsg::Connected { conn, addr, replies } => {
+            ExecMsg::Connected {
+                conn,
+                addr,
+                replies,
+                control,
+            } => {
                 self.sessions.insert(
                     conn,
                     Session {
@@ -342,14 +425,29 @@ impl Exec {
                         lib_ver: None,
                         multi: None,
                         replies,
+                        control,
                         created: self.now,
                         commands: 0,
+                        watched: Vec::new(),
+                        watch_dirty: false,
+                        blocked: None,
+                        pending: VecDeque::new(),
+                        channels: StdHashSet::new(),
+                        patterns: StdHashSet::new(),
+                        last_barrier: 0,
+                        reply_mode: admin::ReplyMode::On,
+                        last_command: "NULL",
+                        last_active: self.now,
                     },
                 );
             }
             ExecMsg::Disconnected { conn } => {
+                self.unwatch_all(conn);
+                self.drop_blocked(conn);
+                self.unsubscribe_all(conn);
                 self.sessions.remove(&conn);
             }
+            ExecMsg::BlockTimeout { conn, token } => self.block_timeout(conn, token),
             ExecMsg::Commands { conn, commands } => self.run_commands(conn, commands),
             ExecMsg::ProtocolError { conn, reply } => {
                 if let Some(session) = self.sessions.get(&conn) {
@@ -358,10 +456,13 @@ impl Exec {
                         barrier: 0,
                         protocol: session.protocol,
                         silent: false,
+                        drop_on_failure: false,
+                        accounted: 0,
                     };
                     let _ = session.replies.send(Outgoing {
                         items: vec![item],
                         close: true,
+                        permits: 0,
                     });
                 }
             }
@@ -380,6 +481,7 @@ impl Exec {
                 self.seal();
                 self.term = None;
                 self.shared.set_role(Role::Replica);
+                self.unblock_all(blocking::UNBLOCKED_ROLE);
                 let _ = done.send(self.last_sealed);
             }
             ExecMsg::Reset { reason, done } => {
@@ -389,11 +491,31 @@ impl Exec {
                 self.open_bytes = 0;
                 self.commit.send_modify(|state| state.settle(self.last_sealed));
                 self.dirty.clear();
+                self.unblock_all(blocking::UNBLOCKED_ROLE);
+                // Every watched key is gone with the dataset.
+                for session in self.sessions.values_mut() {
+                    if !session.watched.is_empty() {
+                        session.watch_dirty = true;
+                    }
+                }
                 self.ks.clear();
                 self.apply_halted = false;
                 self.shared.set_role(Role::Replica);
                 self.shared.loading.store(true, Ordering::Release);
                 self.shared.applied_seq.store(0, Ordering::Release);
+                let _ = done.send(());
+            }
+            ExecMsg::Install {
+                keyspace,
+                through,
+                done,
+            } => {
+                // Only ever sent before the first record is applied, so
+                // nothing of the current (empty) dataset is lost.
+                debug_assert_eq!(self.ks.total_keys(), 0, "a snapshot is installed into an empty node");
+                debug_assert!(self.term.is_none(), "a primary never installs a snapshot");
+                self.ks = *keyspace;
+                self.shared.applied_seq.store(through, Ordering::Release);
                 let _ = done.send(());
             }
             ExecMsg::Loaded => {
@@ -409,53 +531,120 @@ impl Exec {
     }
 
     fn run_commands(&mut self, conn: u64, commands: Vec<Vec<Bytes>>) {
+        match self.sessions.get_mut(&conn) {
+            // A blocked client runs nothing until it is answered (its
+            // replies keep their order); these wait with it.
+            Some(session) if session.blocked.is_some() || !session.pending.is_empty() => {
+                session.pending.extend(commands);
+                return;
+            }
+            Some(_) => {}
+            None => return,
+        }
         let mut items = Vec::with_capacity(commands.len());
         let mut close = false;
-        for argv in commands {
+        let mut answered = 0usize;
+        let mut commands = commands.into_iter();
+        while let Some(argv) = commands.next() {
             if close {
                 break;
             }
-            let outcome = self.run_one(conn, argv);
+            let started = Instant::now();
+            let outcome = self.run_one(conn, &argv);
+            self.after_command(conn, &argv, started);
+            if outcome.blocked {
+                if let Some(session) = self.sessions.get_mut(&conn) {
+                    session.pending.extend(commands);
+                }
+                break;
+            }
             close = outcome.close;
-            let protocol = self.sessions.get(&conn).map_or(Protocol::Resp2, |s| s.protocol);
-            items.push(PendingReply {
-                reply: outcome.reply,
-                barrier: outcome.barrier,
-                protocol,
-                silent: outcome.silent,
-            });
+            answered += 1;
+            let Some(session) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            let protocol = session.protocol;
+            let silent = outcome.silent || session.reply_mode.silences_next();
+            let barrier = outcome.barrier;
+            session.last_barrier = session.last_barrier.max(barrier);
+            for reply in outcome.extra.into_iter().chain(std::iter::once(outcome.reply)) {
+                if let Reply::Error(text) = &reply {
+                    self.admin.count_error(text);
+                }
+                items.push(PendingReply {
+                    reply,
+                    barrier,
+                    protocol,
+                    silent,
+                    drop_on_failure: false,
+                    accounted: 0,
+                });
+            }
         }
-        self.shared
-            .total_commands
-            .fetch_add(items.len() as u64, Ordering::Relaxed);
+        self.shared.total_commands.fetch_add(answered as u64, Ordering::Relaxed);
         if let Some(session) = self.sessions.get_mut(&conn) {
-            session.commands += items.len() as u64;
-            let _ = session.replies.send(Outgoing { items, close });
+            session.commands += answered as u64;
+            if !items.is_empty() || close {
+                let _ = session.replies.send(Outgoing {
+                    items,
+                    close,
+                    permits: answered,
+                });
+            }
         }
     }
 
+    /// After each client command: serve clients blocked on keys it filled
+    /// (Redis does it after every command, so a pipelined LPUSH + LPOP
+    /// lets a blocked BLPOP go first), and the slow log.
+    fn after_command(&mut self, conn: u64, argv: &[Bytes], started: Instant) {
+        if !self.ready.is_empty() {
+            self.serve_ready_keys();
+        }
+        self.slowlog_record(conn, argv, started.elapsed());
+    }
+
     /// Runs one command for a connection, handling MULTI queueing.
-    fn run_one(&mut self, conn: u64, argv: Vec<Bytes>) -> Outcome {
+    fn run_one(&mut self, conn: u64, argv: &[Bytes]) -> Outcome {
         let Some(spec) = commands::lookup(&argv[0]) else {
             self.flag_transaction_error(conn);
-            return Outcome::reply(commands::unknown_command_error(&argv));
+            return Outcome::reply(commands::unknown_command_error(argv));
         };
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.last_command = spec.name;
+            session.last_active = self.now;
+        }
         if !spec.arity_ok(argv.len()) {
             self.flag_transaction_error(conn);
+            self.admin.count_rejected(spec, argv);
             return Outcome::reply(commands::arity_error(spec.name));
+        }
+        if self.in_resp2_pubsub_mode(conn)
+            && !matches!(
+                spec.name,
+                "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+            )
+        {
+            self.flag_transaction_error(conn);
+            self.admin.count_rejected(spec, argv);
+            return Outcome::reply(Reply::Error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                admin::full_name(spec, argv)
+            )));
         }
         let in_multi = self.sessions.get(&conn).is_some_and(|s| s.multi.is_some());
         if in_multi && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             if let Some(refusal) = self.refusal(spec) {
                 self.flag_transaction_error(conn);
+                self.admin.count_rejected(spec, argv);
                 return Outcome::reply(refusal);
             }
             if let Some(tx) = self.sessions.get_mut(&conn).and_then(|s| s.multi.as_mut()) {
-                tx.queued.push(argv);
+                tx.queued.push(argv.to_vec());
             }
             return Outcome::reply(Reply::SimpleString("QUEUED".into()));
         }
-        self.dispatch(conn, spec, &argv)
+        self.dispatch(conn, spec, argv)
     }
 
     fn flag_transaction_error(&mut self, conn: u64) {
@@ -465,9 +654,10 @@ impl Exec {
     }
 
     /// Why this node cannot run `spec` now, as the error Redis would send
-    /// (node commands other than SWAPDB are always accepted).
+    /// (node commands other than SWAPDB and the blocking pops are always
+    /// accepted).
     fn refusal(&self, spec: &CommandSpec) -> Option<Reply> {
-        if matches!(spec.kind, CommandKind::Node) && spec.name != "swapdb" {
+        if matches!(spec.kind, CommandKind::Node) && spec.name != "swapdb" && spec.flags & flags::BLOCKING == 0 {
             return None;
         }
         self.data_refusal(spec)
@@ -479,6 +669,11 @@ impl Exec {
             return Some(Reply::Error(format!("MASTERDOWN replication halted: {reason}")));
         }
         if self.shared.loading.load(Ordering::Acquire) && spec.flags & flags::LOADING == 0 {
+            // A node that cannot finish loading (the log it needs is
+            // trimmed) says why rather than "loading" forever.
+            if let Some(reason) = self.shared.halted_reason() {
+                return Some(Reply::Error(format!("MASTERDOWN cannot load the dataset: {reason}")));
+            }
             return Some(Reply::Error("LOADING Redis is loading the dataset in memory".into()));
         }
         match self.shared.role() {
@@ -492,19 +687,54 @@ impl Exec {
         }
     }
 
+    /// Runs a command (top level or inside EXEC), counting it for INFO
+    /// commandstats.
     fn dispatch(&mut self, conn: u64, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
+        let started = Instant::now();
+        let outcome = self.dispatch_inner(conn, spec, argv);
+        let failed = matches!(outcome.reply, Reply::Error(_)) && !outcome.blocked;
+        self.admin
+            .count_call(spec, argv, started.elapsed(), failed, outcome.rejected);
+        outcome
+    }
+
+    fn dispatch_inner(&mut self, conn: u64, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
+        if spec.flags & flags::BLOCKING != 0 && matches!(spec.kind, CommandKind::Node) {
+            if let Some(refusal) = self.data_refusal(spec) {
+                return Outcome::rejected(refusal);
+            }
+            return self.blocking_command(conn, spec.name, argv);
+        }
         let handler = match spec.kind {
             CommandKind::Data(handler) => handler,
-            // SWAPDB is a node command for clients (it will wake WATCHers),
-            // but it writes the keyspace like any data command.
+            // SWAPDB is a node command for clients (it wakes watchers and
+            // blocked clients), but it writes the keyspace like any data
+            // command.
             CommandKind::Node if spec.name == "swapdb" => commands::swapdb as commands::DataHandler,
             CommandKind::Node => return self.node_command(conn, spec, argv),
         };
         if let Some(refusal) = self.data_refusal(spec) {
-            return Outcome::reply(refusal);
+            return Outcome::rejected(refusal);
         }
         let db = self.sessions.get(&conn).map_or(0, |s| s.db);
+        // Whole-database writes are checked against watchers before they
+        // run (which keys exist decides), and applied once they succeeded.
+        let watch_plan = if spec.flags & flags::WHOLE_DATASET != 0 && spec.flags & flags::WRITE != 0 {
+            let pairs = self.whole_dataset_watch_plan(&argv[0], db, argv);
+            Some((self.watch_changes(&pairs), pairs))
+        } else {
+            None
+        };
         let outcome = self.data_command(db, spec, handler, argv);
+        if let Some((changes, pairs)) = watch_plan {
+            if !matches!(outcome.reply, Reply::Error(_)) {
+                self.apply_watch_changes(changes);
+                if spec.name == "swapdb" {
+                    let dbs: Vec<usize> = pairs.iter().map(|(d, _)| *d).collect();
+                    self.signal_ready_dbs(&dbs);
+                }
+            }
+        }
         let barrier = outcome.barrier.max(self.barrier_for(db, spec, argv));
         Outcome { barrier, ..outcome }
     }
@@ -555,6 +785,12 @@ impl Exec {
 
     fn track_effect(&mut self, effect: &Effect, batch: u64) {
         let db = effect.db as usize;
+        if !self.watchers.is_empty() || !self.blocking.is_empty() {
+            for (key_db, key) in Self::effect_keys(effect) {
+                self.touch_key(key_db, &key);
+                self.signal_ready(key_db, &key);
+            }
+        }
         match commands::lookup(&effect.argv[0]) {
             Some(spec) if spec.flags & flags::WHOLE_DATASET == 0 => {
                 for key in spec.keys(&effect.argv) {
@@ -620,7 +856,22 @@ impl Exec {
         for ops in records {
             for op in ops {
                 let effect = Effect::from(op);
-                if let Err(reason) = self.ks.apply(&effect) {
+                let watch_changes = if self.watchers.is_empty() {
+                    None
+                } else {
+                    let pairs = self.whole_dataset_watch_plan(&effect.argv[0], effect.db as usize, &effect.argv);
+                    Some(self.watch_changes(&pairs))
+                };
+                let applied = self.ks.apply(&effect);
+                if applied.is_ok() {
+                    if let Some(changes) = watch_changes {
+                        self.apply_watch_changes(changes);
+                        for (db, key) in Self::effect_keys(&effect) {
+                            self.touch_key(db, &key);
+                        }
+                    }
+                }
+                if let Err(reason) = applied {
                     let reason = format!(
                         "applying {:?} failed: {reason}",
                         String::from_utf8_lossy(&effect.argv[0])
@@ -661,11 +912,17 @@ impl Exec {
 /// What running one command produced.
 pub(crate) struct Outcome {
     pub reply: Reply,
+    /// Replies sent before `reply` (SUBSCRIBE answers once per channel).
+    pub extra: Vec<Reply>,
     pub barrier: u64,
     /// Close the connection after this reply.
     pub close: bool,
     /// Send nothing (SHUTDOWN closes the connection without a reply).
     pub silent: bool,
+    /// The client blocked: no reply now (see `exec/blocking.rs`).
+    pub blocked: bool,
+    /// Refused before running (INFO's rejected_calls).
+    pub rejected: bool,
 }
 
 impl Outcome {
@@ -676,9 +933,28 @@ impl Outcome {
     pub fn with_barrier(reply: Reply, barrier: u64) -> Outcome {
         Outcome {
             reply,
+            extra: Vec::new(),
             barrier,
             close: false,
             silent: false,
+            blocked: false,
+            rejected: false,
+        }
+    }
+
+    pub fn rejected(reply: Reply) -> Outcome {
+        Outcome {
+            rejected: true,
+            ..Outcome::reply(reply)
+        }
+    }
+
+    /// Several replies for one command; the last is `reply`.
+    pub fn many(mut replies: Vec<Reply>) -> Outcome {
+        let last = replies.pop().unwrap_or(Reply::Null);
+        Outcome {
+            extra: replies,
+            ..Outcome::reply(last)
         }
     }
 }

@@ -25,12 +25,27 @@ const ALL_SECTIONS: &[&str] = &[
     "persistence",
     "stats",
     "replication",
+    "commandstats",
+    "errorstats",
     "keyspace",
     "memoir",
 ];
 
+/// What the execution thread knows that INFO reports.
+pub(super) struct Extra {
+    pub clients: usize,
+    pub blocked_clients: usize,
+    pub pubsub_channels: usize,
+    pub pubsub_patterns: usize,
+    pub watching_clients: usize,
+    pub watched_keys: usize,
+    pub total_error_replies: u64,
+    pub commandstats: Vec<(String, String)>,
+    pub errorstats: Vec<(String, String)>,
+}
+
 /// Renders the requested sections (Redis's `default` set when none given).
-pub(super) fn render(shared: &NodeShared, ks: &Keyspace, clients: usize, requested: &[String]) -> String {
+pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requested: &[String]) -> String {
     let mut wanted: Vec<&str> = Vec::new();
     if requested.is_empty() {
         wanted.extend(DEFAULT_SECTIONS);
@@ -52,9 +67,11 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, clients: usize, request
         match *section {
             "server" => server(shared, &mut add),
             "clients" => {
-                add("connected_clients", clients.to_string());
-                add("maxclients", shared.config.maxclients.to_string());
-                add("blocked_clients", "0".into());
+                add("connected_clients", extra.clients.to_string());
+                add("maxclients", shared.maxclients.load(Ordering::Acquire).to_string());
+                add("blocked_clients", extra.blocked_clients.to_string());
+                add("watching_clients", extra.watching_clients.to_string());
+                add("total_watched_keys", extra.watched_keys.to_string());
             }
             "memory" => {
                 let rss = resident_bytes();
@@ -67,6 +84,7 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, clients: usize, request
             }
             "persistence" => {
                 add("loading", u8::from(shared.loading.load(Ordering::Acquire)).to_string());
+                persistence_snapshots(shared, &mut add);
                 add("aof_enabled", "0".into());
                 add("rdb_changes_since_last_save", "0".into());
                 add("memoir_durability", "replicated-journal".into());
@@ -84,8 +102,21 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, clients: usize, request
                     "rejected_connections",
                     shared.rejected_connections.load(Ordering::Relaxed).to_string(),
                 );
+                add("pubsub_channels", extra.pubsub_channels.to_string());
+                add("pubsub_patterns", extra.pubsub_patterns.to_string());
+                add("total_error_replies", extra.total_error_replies.to_string());
             }
             "replication" => replication(shared, &mut add),
+            "commandstats" => {
+                for (key, value) in &extra.commandstats {
+                    add(key, value.clone());
+                }
+            }
+            "errorstats" => {
+                for (key, value) in &extra.errorstats {
+                    add(key, value.clone());
+                }
+            }
             "keyspace" => {
                 for db in ks.db_stats() {
                     add(
@@ -172,29 +203,6 @@ fn replication(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
     );
 }
 
-/// What `CONFIG GET` reports (read-only in this version).
-pub(super) fn config_params(shared: &NodeShared) -> Vec<(String, String)> {
-    let limits = &shared.config.limits;
-    vec![
-        ("bind".into(), shared.local_addr.ip().to_string()),
-        ("port".into(), shared.local_addr.port().to_string()),
-        ("databases".into(), shared.config.databases.to_string()),
-        ("maxclients".into(), shared.config.maxclients.to_string()),
-        ("proto-max-bulk-len".into(), limits.max_bulk_len.to_string()),
-        (
-            "client-query-buffer-limit".into(),
-            limits.max_query_buffer_len.to_string(),
-        ),
-        ("appendonly".into(), "no".into()),
-        ("appendfsync".into(), "always".into()),
-        ("save".into(), String::new()),
-        ("maxmemory".into(), "0".into()),
-        ("maxmemory-policy".into(), "noeviction".into()),
-        ("replica-read-only".into(), "yes".into()),
-        ("timeout".into(), "0".into()),
-    ]
-}
-
 /// Resident set size of this process (Linux), 0 where unknown.
 pub fn resident_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
@@ -217,4 +225,55 @@ fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.2}{}", UNITS[unit])
+}
+
+/// INFO persistence's snapshot fields, named as Redis names its RDB ones
+/// where the meaning carries over (tools read `loading_*` and
+/// `rdb_last_save_time`), plus Memoir's own.
+fn persistence_snapshots(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
+    let load = shared.snapshot_load.lock().ok().and_then(|load| *load);
+    if let Some((progress, started)) = load {
+        let elapsed = started.elapsed().as_secs_f64();
+        let total = progress.bytes_total.max(1);
+        let perc = progress.bytes_loaded as f64 * 100.0 / total as f64;
+        let eta = if progress.bytes_loaded > 0 {
+            (progress.bytes_total.saturating_sub(progress.bytes_loaded) as f64 * elapsed / progress.bytes_loaded as f64)
+                as u64
+        } else {
+            0
+        };
+        add("loading_total_bytes", progress.bytes_total.to_string());
+        add("loading_loaded_bytes", progress.bytes_loaded.to_string());
+        add("loading_loaded_perc", format!("{perc:.2}"));
+        add("loading_eta_seconds", eta.to_string());
+        add("memoir_loading_keys", progress.keys_loaded.to_string());
+    }
+    let summary = shared
+        .config
+        .snapshots
+        .0
+        .as_ref()
+        .map(|source| source.summary())
+        .unwrap_or_default();
+    add("rdb_bgsave_in_progress", u8::from(summary.in_progress).to_string());
+    add(
+        "rdb_last_bgsave_status",
+        summary.last_status.unwrap_or("ok").to_string(),
+    );
+    match summary.newest {
+        Some((seq, published_unix_ms, bytes)) => {
+            let now_ms = crate::keyspace::access::wall_clock_ms();
+            add("rdb_last_save_time", (published_unix_ms / 1000).to_string());
+            add("memoir_snapshot_seq", seq.0.to_string());
+            add(
+                "memoir_snapshot_age_s",
+                ((now_ms - published_unix_ms).max(0) / 1000).to_string(),
+            );
+            add("memoir_snapshot_bytes", bytes.to_string());
+        }
+        None => {
+            add("rdb_last_save_time", "0".into());
+            add("memoir_snapshot_seq", "0".into());
+        }
+    }
 }

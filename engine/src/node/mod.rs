@@ -17,6 +17,7 @@ pub(crate) mod exec;
 mod info;
 pub(crate) mod role;
 mod shared;
+pub mod snapshots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tracing::info;
 use crate::error::{Error, Result};
 use crate::resp::ParserLimits;
 pub use shared::{NodeShared, Role};
+pub use snapshots::{LoadProgress, LoadedSnapshot, SnapshotSource, SnapshotSummary, Snapshots};
 
 /// How a memory node runs. [`NodeConfig::new`] gives Redis-like, safe
 /// defaults (localhost, lease 1 s).
@@ -57,6 +59,9 @@ pub struct NodeConfig {
     pub journal_deadline: Duration,
     /// Whether this node may become primary.
     pub can_lead: bool,
+    /// Where the node rehydrates from and forwards BGSAVE to; without it
+    /// the node replays the whole journal (which must then be untrimmed).
+    pub snapshots: snapshots::Snapshots,
 }
 
 impl NodeConfig {
@@ -72,6 +77,7 @@ impl NodeConfig {
             limits: ParserLimits::default(),
             journal_deadline: Duration::from_secs(5),
             can_lead: true,
+            snapshots: snapshots::Snapshots::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 use super::commit::{self, BarrierState};
 use super::exec::{ExecMsg, ExecSender};
 use super::shared::{NodeShared, PrimaryInfo, Role};
+use super::snapshots::LoadProgress;
 use crate::record::{Record, RecordError};
 
 pub(crate) enum RoleCommand {
@@ -148,7 +149,10 @@ impl Driver {
     /// Replica phase: follow the journal; contest leadership when the
     /// primary's lease has run out.
     async fn follow(&mut self, commands: &mut mpsc::UnboundedReceiver<RoleCommand>) -> Followed {
-        let from = Seq::FIRST;
+        let from = match self.rehydrate_from_snapshot().await {
+            Some(from) => from,
+            None => return Followed::Shutdown(oneshot::channel().0),
+        };
         let mut follower = Follower {
             subscription: self.client.subscribe(from),
             next: from,
@@ -177,6 +181,19 @@ impl Driver {
                             reported_progress = Instant::now();
                             info!(next = %follower.next, "rehydrating from the journal");
                         }
+                    }
+                    Err(ClientError::Trimmed(message)) => {
+                        // The records after our starting point are gone and
+                        // no snapshot covers them: serving would mean
+                        // serving partial data, so refuse.
+                        let reason = format!(
+                            "the journal is trimmed past seq {} ({message}) and no valid snapshot covers the gap; \
+                             this node refuses to serve partial data",
+                            follower.next
+                        );
+                        error!(%reason, "cannot rehydrate");
+                        self.shared.halt(reason);
+                        return wait_for_shutdown(commands).await;
                     }
                     Err(e) => {
                         warn!(error = %e, "journal subscription failed; retrying");
@@ -216,6 +233,64 @@ impl Driver {
                 },
             }
         }
+    }
+
+    /// Loads the newest valid snapshot, if the node has a store, into the
+    /// (empty) execution thread; returns the seq to replay from. `None`
+    /// if the execution thread is gone.
+    async fn rehydrate_from_snapshot(&self) -> Option<Seq> {
+        let Some(source) = self.shared.config.snapshots.0.clone() else {
+            return Some(Seq::FIRST);
+        };
+        let databases = self.shared.config.databases;
+        let shared = Arc::clone(&self.shared);
+        let started = Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let mut reported = Instant::now();
+            let mut report = |progress: LoadProgress| {
+                if let Ok(mut load) = shared.snapshot_load.lock() {
+                    *load = Some((progress, started));
+                }
+                if reported.elapsed() >= Duration::from_secs(1) {
+                    reported = Instant::now();
+                    log_load_progress(progress, started.elapsed());
+                }
+            };
+            let loaded = source.load_newest(databases, &mut report);
+            if let Ok(mut load) = shared.snapshot_load.lock() {
+                *load = None;
+            }
+            loaded
+        })
+        .await;
+        let snapshot = match loaded {
+            Ok(Ok(Some(snapshot))) => snapshot,
+            Ok(Ok(None)) => {
+                info!("no snapshot in the store; replaying the journal from the start");
+                return Some(Seq::FIRST);
+            }
+            Ok(Err(reason)) => {
+                error!(%reason, "the snapshot store is unreadable; replaying the journal from the start");
+                return Some(Seq::FIRST);
+            }
+            Err(e) => {
+                error!(error = %e, "snapshot load failed; replaying the journal from the start");
+                return Some(Seq::FIRST);
+            }
+        };
+        let keys = snapshot.keyspace.total_keys();
+        info!(snapshot = %snapshot.id, seq = %snapshot.seq, keys, elapsed_ms = started.elapsed().as_millis() as u64,
+            "snapshot loaded; replaying the log tail after it");
+        let (done, installed) = oneshot::channel();
+        let install = ExecMsg::Install {
+            keyspace: Box::new(snapshot.keyspace),
+            through: snapshot.seq.0,
+            done,
+        };
+        if self.exec.send(install).await.is_err() || installed.await.is_err() {
+            return None;
+        }
+        Some(snapshot.seq.next())
     }
 
     fn loading(&self) -> bool {
@@ -499,4 +574,35 @@ impl Driver {
             Err(_) => warn!("release record timed out; replicas wait for the lease"),
         }
     }
+}
+
+/// A node that cannot go on waits, refusing clients, until it is stopped.
+async fn wait_for_shutdown(commands: &mut mpsc::UnboundedReceiver<RoleCommand>) -> Followed {
+    loop {
+        match commands.recv().await {
+            Some(RoleCommand::Shutdown { done }) => return Followed::Shutdown(done),
+            None => return Followed::Shutdown(oneshot::channel().0),
+            Some(_) => {}
+        }
+    }
+}
+
+/// One progress line of a snapshot load: keys, bytes, rate and time left.
+fn log_load_progress(progress: LoadProgress, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64().max(0.001);
+    let rate_mib_s = progress.bytes_loaded as f64 / seconds / (1024.0 * 1024.0);
+    let left_bytes = progress.bytes_total.saturating_sub(progress.bytes_loaded) as f64;
+    let eta_s = if progress.bytes_loaded > 0 {
+        left_bytes * seconds / progress.bytes_loaded as f64
+    } else {
+        f64::NAN
+    };
+    info!(
+        keys = progress.keys_loaded,
+        bytes = progress.bytes_loaded,
+        total_bytes = progress.bytes_total,
+        rate_mib_s = format!("{rate_mib_s:.1}"),
+        eta_s = format!("{eta_s:.1}"),
+        "loading snapshot"
+    );
 }

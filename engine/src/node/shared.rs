@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use memoir_journal::LeaderId;
 use tokio::sync::{watch, Notify};
 
+use super::snapshots::LoadProgress;
 use super::NodeConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub struct NodeShared {
     pub applied_seq: AtomicU64,
     /// True until a replica has caught up with the journal once.
     pub loading: AtomicBool,
+    /// Progress of the snapshot load under way (INFO persistence), with
+    /// when it started.
+    pub snapshot_load: Mutex<Option<(LoadProgress, Instant)>>,
     /// Why applying stopped (a record from a newer engine, or divergence).
     pub halted: Mutex<Option<String>>,
     pub primary: Mutex<PrimaryInfo>,
@@ -53,6 +57,13 @@ pub struct NodeShared {
     /// primary.
     pub journal_matched: Mutex<Vec<u64>>,
     pub connected_clients: AtomicUsize,
+    /// `maxclients`, changeable by CONFIG SET.
+    pub maxclients: AtomicUsize,
+    /// `proto-max-bulk-len` and `client-query-buffer-limit`, changeable by
+    /// CONFIG SET; connections pick them up when `limits_generation` moves.
+    pub max_bulk_len: AtomicUsize,
+    pub max_query_buffer_len: AtomicUsize,
+    pub limits_generation: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub total_commands: AtomicU64,
@@ -73,6 +84,7 @@ impl NodeShared {
         local_addr: SocketAddr,
         shutdown_requested: watch::Sender<bool>,
     ) -> NodeShared {
+        let (maxclients, limits) = (config.maxclients, config.limits);
         NodeShared {
             config,
             id,
@@ -85,11 +97,16 @@ impl NodeShared {
             lease_deadline_ns: AtomicU64::new(0),
             applied_seq: AtomicU64::new(0),
             loading: AtomicBool::new(true),
+            snapshot_load: Mutex::new(None),
             halted: Mutex::new(None),
             primary: Mutex::new(PrimaryInfo::default()),
             term: Mutex::new(LeaderId::NONE),
             journal_matched: Mutex::new(Vec::new()),
             connected_clients: AtomicUsize::new(0),
+            maxclients: AtomicUsize::new(maxclients),
+            max_bulk_len: AtomicUsize::new(limits.max_bulk_len),
+            max_query_buffer_len: AtomicUsize::new(limits.max_query_buffer_len),
+            limits_generation: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             total_commands: AtomicU64::new(0),

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::admin::validate_client_name;
 use super::{Exec, Outcome, Transaction};
 use crate::commands::{self, CommandSpec};
 use crate::node::info;
@@ -50,6 +51,11 @@ fn upper(arg: &[u8]) -> String {
 impl Exec {
     pub(super) fn node_command(&mut self, conn: u64, spec: &'static CommandSpec, argv: &[Bytes]) -> Outcome {
         match spec.name {
+            // RESP2 clients with subscriptions get Redis's pub/sub form.
+            "ping" if argv.len() <= 2 && self.in_resp2_pubsub_mode(conn) => Outcome::reply(Reply::Array(vec![
+                Reply::Bulk(Bytes::from_static(b"pong")),
+                Reply::Bulk(argv.get(1).cloned().unwrap_or_default()),
+            ])),
             "ping" => Outcome::reply(match argv.get(1) {
                 Some(message) if argv.len() == 2 => Reply::Bulk(message.clone()),
                 Some(_) => commands::arity_error("ping"),
@@ -63,11 +69,14 @@ impl Exec {
             "hello" => Outcome::reply(self.hello(conn, argv)),
             "select" => Outcome::reply(self.select(conn, argv)),
             "reset" => {
+                self.unwatch_all(conn);
+                self.unsubscribe_all(conn);
                 if let Some(session) = self.sessions.get_mut(&conn) {
                     session.db = 0;
                     session.protocol = Protocol::Resp2;
                     session.name = None;
                     session.multi = None;
+                    session.reply_mode = super::admin::ReplyMode::On;
                 }
                 Outcome::reply(Reply::SimpleString("RESET".into()))
             }
@@ -80,20 +89,37 @@ impl Exec {
                 None => ok(),
             }),
             "discard" => Outcome::reply(match self.sessions.get_mut(&conn).and_then(|s| s.multi.take()) {
-                Some(_) => ok(),
+                Some(_) => {
+                    self.unwatch_all(conn);
+                    ok()
+                }
                 None => err("ERR DISCARD without MULTI"),
             }),
             "exec" => self.exec_transaction(conn),
             "watch" => Outcome::reply(if self.sessions.get(&conn).is_some_and(|s| s.multi.is_some()) {
                 err("ERR WATCH inside MULTI is not allowed")
             } else {
-                err("ERR WATCH is not supported yet by Memoir")
+                let db = self.sessions.get(&conn).map_or(0, |s| s.db);
+                self.watch(conn, db, &argv[1..]);
+                ok()
             }),
-            "unwatch" => Outcome::reply(ok()),
+            "unwatch" => {
+                self.unwatch_all(conn);
+                Outcome::reply(ok())
+            }
+            "subscribe" => self.subscribe(conn, argv, false),
+            "psubscribe" => self.subscribe(conn, argv, true),
+            "unsubscribe" => self.unsubscribe(conn, argv, false),
+            "punsubscribe" => self.unsubscribe(conn, argv, true),
+            "publish" => Outcome::reply(self.publish(conn, &argv[1], &argv[2])),
+            "pubsub" => Outcome::reply(self.pubsub_command(argv)),
+            "slowlog" => Outcome::reply(self.slowlog(argv)),
+            "latency" => Outcome::reply(self.latency(argv)),
+            "memory" => self.memory(conn, argv),
             "info" => Outcome::reply(self.info(argv)),
             "role" => Outcome::reply(self.role_reply()),
             "wait" => Outcome::reply(self.wait(argv)),
-            "client" => Outcome::reply(self.client(conn, argv)),
+            "client" => self.client(conn, argv),
             "command" => Outcome::reply(commands::command_command(argv)),
             "debug" => self.debug(argv),
             "config" => Outcome::reply(self.config(argv)),
@@ -105,7 +131,14 @@ impl Exec {
                     Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
                 ]))
             }
-            "lastsave" => Outcome::reply(Reply::Integer(self.shared.started_unix_secs())),
+            "lastsave" => Outcome::reply(Reply::Integer(self.last_save_unix_secs())),
+            "bgsave" => Outcome::reply(self.bgsave(argv)),
+            // Snapshots are built off-box by the snapshot service; this node
+            // cannot block until one is done, and saying OK before it is
+            // would be a lie about durability of the snapshot.
+            "save" => Outcome::reply(err(
+                "ERR SAVE is not supported: snapshots are taken off-box by the snapshot service; use BGSAVE",
+            )),
             "readonly" | "readwrite" => Outcome::reply(err("ERR This instance has cluster support disabled")),
             "shutdown" => {
                 if argv.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"abort")) {
@@ -199,23 +232,41 @@ impl Exec {
         let Some(tx) = self.sessions.get_mut(&conn).and_then(|s| s.multi.take()) else {
             return Outcome::reply(err("ERR EXEC without MULTI"));
         };
+        let watch_failed = self.watch_failed(conn);
+        self.unwatch_all(conn);
         if tx.errored {
             return Outcome::reply(err("EXECABORT Transaction discarded because of previous errors."));
+        }
+        if watch_failed {
+            // A watched key changed since WATCH: nil, nothing runs.
+            return Outcome::reply(Reply::NullArray);
         }
         // Every command runs in this one step of the execution thread, so
         // no other client interleaves and all effects land in one batch:
         // one journal record, applied all-or-nothing by replicas.
         let mut replies = Vec::with_capacity(tx.queued.len());
         let mut barrier = 0;
+        let mut close = false;
+        self.in_exec = true;
         for argv in tx.queued {
             let outcome = match commands::lookup(&argv[0]) {
                 Some(spec) => self.dispatch(conn, spec, &argv),
                 None => Outcome::reply(commands::unknown_command_error(&argv)),
             };
             barrier = barrier.max(outcome.barrier);
+            close |= outcome.close;
+            if let Reply::Error(text) = &outcome.reply {
+                self.admin.count_error(text);
+            }
+            // SUBSCRIBE inside MULTI answers once per channel, flattened.
+            replies.extend(outcome.extra);
             replies.push(outcome.reply);
         }
-        Outcome::with_barrier(Reply::Array(replies), barrier)
+        self.in_exec = false;
+        Outcome {
+            close,
+            ..Outcome::with_barrier(Reply::Array(replies), barrier)
+        }
     }
 
     fn info(&self, argv: &[Bytes]) -> Reply {
@@ -223,7 +274,18 @@ impl Exec {
             .iter()
             .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
             .collect();
-        let text = info::render(&self.shared, &self.ks, self.sessions.len(), &sections);
+        let extra = info::Extra {
+            clients: self.sessions.len(),
+            blocked_clients: self.blocked_clients(),
+            pubsub_channels: self.pubsub_channel_count(),
+            pubsub_patterns: self.pubsub_pattern_count(),
+            watching_clients: self.sessions.values().filter(|s| !s.watched.is_empty()).count(),
+            watched_keys: self.watchers.len(),
+            total_error_replies: self.admin.total_error_replies(),
+            commandstats: self.admin.commandstats(),
+            errorstats: self.admin.errorstats(),
+        };
+        let text = info::render(&self.shared, &self.ks, &extra, &sections);
         Reply::Verbatim {
             format: *b"txt",
             text: Bytes::from(text),
@@ -285,108 +347,6 @@ impl Exec {
         Reply::Integer(holding.saturating_sub(1) as i64)
     }
 
-    fn client(&mut self, conn: u64, argv: &[Bytes]) -> Reply {
-        let sub = upper(&argv[1]);
-        match (sub.as_str(), argv.len()) {
-            ("ID", 2) => Reply::Integer(i64::try_from(conn).unwrap_or(i64::MAX)),
-            ("GETNAME", 2) => match self.sessions.get(&conn).and_then(|s| s.name.clone()) {
-                Some(name) => Reply::Bulk(name),
-                None => Reply::Null,
-            },
-            ("SETNAME", 3) => {
-                if let Err(e) = validate_client_name(&argv[2]) {
-                    return e;
-                }
-                if let Some(session) = self.sessions.get_mut(&conn) {
-                    session.name = if argv[2].is_empty() {
-                        None
-                    } else {
-                        Some(argv[2].clone())
-                    };
-                }
-                ok()
-            }
-            ("SETINFO", 4) => {
-                let value = argv[3].clone();
-                let Some(session) = self.sessions.get_mut(&conn) else {
-                    return ok();
-                };
-                match upper(&argv[2]).as_str() {
-                    "LIB-NAME" => session.lib_name = Some(value),
-                    "LIB-VER" => session.lib_ver = Some(value),
-                    _ => {
-                        return err(format!(
-                            "ERR Unrecognized option '{}'",
-                            String::from_utf8_lossy(&argv[2])
-                        ))
-                    }
-                }
-                ok()
-            }
-            ("LIST", _) => Reply::Verbatim {
-                format: *b"txt",
-                text: Bytes::from(self.client_list(None)),
-            },
-            ("INFO", 2) => Reply::Verbatim {
-                format: *b"txt",
-                text: Bytes::from(self.client_list(Some(conn))),
-            },
-            ("NO-EVICT" | "NO-TOUCH", 3) => ok(),
-            ("HELP", _) => Reply::Array(
-                [
-                    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                    "ID",
-                    "GETNAME",
-                    "SETNAME <name>",
-                    "SETINFO <LIB-NAME|LIB-VER> <value>",
-                    "LIST",
-                    "INFO",
-                ]
-                .iter()
-                .map(|line| Reply::SimpleString((*line).into()))
-                .collect(),
-            ),
-            _ => unknown_subcommand(&argv[1], "client"),
-        }
-    }
-
-    fn client_list(&self, only: Option<u64>) -> String {
-        let mut ids: Vec<&u64> = self
-            .sessions
-            .keys()
-            .filter(|id| only.is_none_or(|o| o == **id))
-            .collect();
-        ids.sort();
-        let mut out = String::new();
-        for id in ids {
-            let Some(s) = self.sessions.get(id) else { continue };
-            let name = s
-                .name
-                .as_ref()
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-                .unwrap_or_default();
-            let lib = |v: &Option<Bytes>| {
-                v.as_ref()
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .unwrap_or_default()
-            };
-            out.push_str(&format!(
-                "id={id} addr={} laddr={} fd=0 name={name} age={} idle=0 flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=NULL user=default redir=-1 resp={} lib-name={} lib-ver={} tot-cmds={}\n",
-                s.addr,
-                self.shared.local_addr,
-                s.created.elapsed().as_secs(),
-                if s.multi.is_some() { "x" } else { "N" },
-                s.db,
-                s.multi.as_ref().map_or(-1, |t| t.queued.len() as i64),
-                if s.protocol == Protocol::Resp3 { 3 } else { 2 },
-                lib(&s.lib_name),
-                lib(&s.lib_ver),
-                s.commands,
-            ));
-        }
-        out
-    }
-
     fn debug(&self, argv: &[Bytes]) -> Outcome {
         let digest = || {
             let digest = self.ks.digest();
@@ -409,6 +369,7 @@ impl Exec {
                     Reply::Integer(i64::try_from(seq).unwrap_or(i64::MAX)),
                 ]))
             }
+            "SLEEP" if argv.len() == 3 => Outcome::reply(self.debug_sleep(&argv[2])),
             _ => Outcome::reply(unknown_subcommand(&argv[1], "debug")),
         }
     }
@@ -418,35 +379,6 @@ impl Exec {
             self.newest_write_batch()
         } else {
             0
-        }
-    }
-
-    fn config(&self, argv: &[Bytes]) -> Reply {
-        match (upper(&argv[1]).as_str(), argv.len()) {
-            ("GET", n) if n >= 3 => {
-                let params = info::config_params(&self.shared);
-                let mut pairs = Vec::new();
-                for pattern in &argv[2..] {
-                    let pattern = String::from_utf8_lossy(pattern).to_ascii_lowercase();
-                    for (name, value) in &params {
-                        if glob_match(pattern.as_bytes(), name.as_bytes()) && !pairs.iter().any(|(n, _)| n == name) {
-                            pairs.push((name.clone(), value.clone()));
-                        }
-                    }
-                }
-                Reply::Map(
-                    pairs
-                        .into_iter()
-                        .map(|(n, v)| (Reply::Bulk(Bytes::from(n)), Reply::Bulk(Bytes::from(v))))
-                        .collect(),
-                )
-            }
-            ("SET", n) if n >= 4 && n % 2 == 0 => err(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{}') - parameter is read-only in Memoir",
-                String::from_utf8_lossy(&argv[2])
-            )),
-            ("RESETSTAT", 2) => ok(),
-            _ => unknown_subcommand(&argv[1], "config"),
         }
     }
 
@@ -462,6 +394,37 @@ impl Exec {
     }
 }
 
+/// Snapshot commands: forwarded to the snapshot service through the
+/// node's snapshot source (the node itself never writes to disk).
+impl Exec {
+    fn bgsave(&self, argv: &[Bytes]) -> Reply {
+        let scheduled = match argv.get(1) {
+            None => false,
+            Some(arg) if arg.eq_ignore_ascii_case(b"schedule") && argv.len() == 2 => true,
+            Some(_) => return err("ERR syntax error"),
+        };
+        let Some(source) = self.shared.config.snapshots.0.as_ref() else {
+            return err("ERR snapshots are not configured on this node (start it with --snapshot-store DIR)");
+        };
+        match source.request_snapshot() {
+            Ok(()) if scheduled => Reply::SimpleString("Background saving scheduled".into()),
+            Ok(()) => Reply::SimpleString("Background saving started".into()),
+            Err(reason) => err(format!("ERR could not request a snapshot: {reason}")),
+        }
+    }
+
+    /// The newest snapshot's time, or the node's start when there is none.
+    fn last_save_unix_secs(&self) -> i64 {
+        self.shared
+            .config
+            .snapshots
+            .0
+            .as_ref()
+            .and_then(|source| source.summary().newest)
+            .map_or_else(|| self.shared.started_unix_secs(), |(_, unix_ms, _)| unix_ms / 1000)
+    }
+}
+
 fn auth(argv: &[Bytes]) -> Reply {
     match argv.len() {
         2 => err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
@@ -471,41 +434,9 @@ fn auth(argv: &[Bytes]) -> Reply {
     }
 }
 
-fn validate_client_name(name: &[u8]) -> Result<(), Reply> {
-    if name.iter().any(|b| *b <= b' ' || *b > b'~') {
-        return Err(err(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ));
-    }
-    Ok(())
-}
-
 fn split_address(address: &str) -> (String, i64) {
     match address.rsplit_once(':') {
         Some((host, port)) => (host.to_owned(), port.parse().unwrap_or(0)),
         None => (address.to_owned(), 0),
-    }
-}
-
-/// Redis-style glob (`*`, `?`) for CONFIG GET patterns.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_match(rest, &text[skip..])),
-        Some((b'?', rest)) => !text.is_empty() && glob_match(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_globs() {
-        assert!(glob_match(b"*", b"maxclients"));
-        assert!(glob_match(b"max*", b"maxclients"));
-        assert!(glob_match(b"?ave", b"save"));
-        assert!(!glob_match(b"max", b"maxclients"));
     }
 }

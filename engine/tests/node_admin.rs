@@ -1,0 +1,179 @@
+//! CLIENT, CONFIG, INFO commandstats/errorstats, SLOWLOG, MEMORY, DEBUG
+//! SLEEP against a real node.
+
+mod node_common;
+
+use std::time::Duration;
+
+use node_common::{primary, Raw, V};
+
+fn ok() -> V {
+    V::Simple("OK".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_kill_list_and_reply_modes() {
+    let (journal, node) = primary().await;
+    let mut a = Raw::connect(&node).await;
+    let mut victim = Raw::connect(&node).await;
+    let mut by_addr = Raw::connect(&node).await;
+    assert_eq!(victim.cmd(&["CLIENT", "SETNAME", "victim"]).await, ok());
+    let victim_id = victim.cmd(&["CLIENT", "ID"]).await.text();
+    let list = a.cmd(&["CLIENT", "LIST"]).await.text();
+    assert!(
+        list.contains(&format!("id={victim_id} ")) && list.contains("name=victim"),
+        "{list}"
+    );
+    let info = by_addr.cmd(&["CLIENT", "INFO"]).await.text();
+    let addr = info
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr="))
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &victim_id]).await, V::Int(1));
+    assert!(victim.closed_within(Duration::from_secs(2)).await);
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &victim_id]).await, V::Int(0));
+    // Old form: by address.
+    assert_eq!(a.cmd(&["CLIENT", "KILL", &addr]).await, ok());
+    assert!(by_addr.closed_within(Duration::from_secs(2)).await);
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]).await,
+        V::Error("ERR No such client".into())
+    );
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "TYPE", "foo"]).await,
+        V::Error("ERR Unknown client type 'foo'".into())
+    );
+    // SKIPME is the default: the caller survives.
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]).await, V::Int(0));
+    assert_eq!(a.cmd(&["PING"]).await, V::Simple("PONG".into()));
+
+    // CLIENT REPLY SKIP silences itself and the next reply only.
+    a.send(&["CLIENT", "REPLY", "SKIP"]).await;
+    a.send(&["ECHO", "hidden"]).await;
+    assert_eq!(a.cmd(&["ECHO", "shown"]).await, V::bulk("shown"));
+    a.send(&["CLIENT", "REPLY", "OFF"]).await;
+    a.send(&["SET", "k", "v"]).await;
+    assert_eq!(a.cmd(&["CLIENT", "REPLY", "ON"]).await, ok());
+    assert_eq!(a.cmd(&["GET", "k"]).await, V::bulk("v"));
+
+    node.abort();
+    journal.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_stats_slowlog_memory_and_debug_sleep() {
+    let (journal, node) = primary().await;
+    let mut c = Raw::connect(&node).await;
+    let mut redis = node_common::connect(&node).await;
+
+    // CONFIG SET / GET round trip, through redis-rs too.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hz")
+        .arg("50")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hz")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(got, ["hz", "50"]);
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory-policy"]).await,
+        V::Array(vec![V::bulk("maxmemory-policy"), V::bulk("allkeys-lru")])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "foo", "bar"]).await,
+        V::Error("ERR Unknown option or number of arguments for CONFIG SET - 'foo'".into())
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendonly", "maybe"]).await,
+        V::Error(
+            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'".into()
+        )
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "databases", "4"]).await,
+        V::Error(
+            "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config".into()
+        )
+    );
+    // maxclients applies.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxclients", "3"]).await, ok());
+    let _second = Raw::connect(&node).await;
+    let mut fourth = Raw::connect(&node).await;
+    assert_eq!(
+        fourth.read().await,
+        V::Error("ERR max number of clients reached".into())
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxclients", "10000"]).await, ok());
+    // proto-max-bulk-len applies to later requests.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "proto-max-bulk-len", "1000"]).await, ok());
+    let mut limited = Raw::connect(&node).await;
+    let reply = limited.cmd(&["SET", "big", &"x".repeat(2000)]).await;
+    assert!(
+        matches!(&reply, V::Error(e) if e.contains("invalid bulk length")),
+        "{reply:?}"
+    );
+
+    // commandstats / errorstats.
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]).await, ok());
+    for _ in 0..3 {
+        assert_eq!(c.cmd(&["SET", "a", "1"]).await, ok());
+    }
+    assert!(matches!(c.cmd(&["INCR", "nope", "extra"]).await, V::Error(_)));
+    assert!(matches!(c.cmd(&["LPUSH", "a", "x"]).await, V::Error(_)));
+    let info = c.cmd(&["INFO", "commandstats"]).await.text();
+    assert!(info.contains("cmdstat_set:calls=3,"), "{info}");
+    assert!(
+        info.contains("cmdstat_incr:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"),
+        "{info}"
+    );
+    assert!(info.contains("rejected_calls=0,failed_calls=1"), "{info}");
+    let info = c.cmd(&["INFO", "errorstats"]).await.text();
+    assert!(info.contains("errorstat_ERR:count=1"), "{info}");
+    assert!(info.contains("errorstat_WRONGTYPE:count=1"), "{info}");
+    let info = c.cmd(&["INFO", "stats"]).await.text();
+    assert!(info.contains("total_error_replies:2"), "{info}");
+
+    // SLOWLOG: log everything, then reset.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await, ok());
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0.01"]).await, ok());
+    match c.cmd(&["SLOWLOG", "GET", "1"]).await {
+        V::Array(entries) => match &entries[0] {
+            V::Array(fields) => assert_eq!(
+                fields[3],
+                V::Array(vec![V::bulk("DEBUG"), V::bulk("SLEEP"), V::bulk("0.01")])
+            ),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]).await, ok());
+    // As in Redis, the RESET itself is logged once it ran.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]).await, ok());
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, V::Int(1));
+
+    // MEMORY / LATENCY basics.
+    assert_eq!(c.cmd(&["MEMORY", "USAGE", "missing"]).await, V::NullBulk);
+    match c.cmd(&["MEMORY", "USAGE", "a"]).await {
+        V::Int(n) => assert!(n > 0),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.cmd(&["LATENCY", "LATEST"]).await, V::Array(vec![]));
+    assert_eq!(c.cmd(&["LATENCY", "RESET"]).await, V::Int(0));
+    assert_eq!(
+        c.cmd(&["CLIENT", "PAUSE", "10"]).await,
+        V::Error("ERR CLIENT PAUSE is not supported by Memoir".into())
+    );
+
+    node.abort();
+    journal.stop();
+}
