@@ -1,90 +1,16 @@
 //! Memory nodes in-process over a real three-replica journal (real TCP),
 //! driven by a real Redis client (redis-rs) and raw sockets.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use memoir_engine::{MemoryNode, NodeConfig, Role};
-use memoir_journal::client::{ClientOptions, JournalClient};
-use memoir_journal::server::{Replica, ReplicaConfig};
 use memoir_journal::LeaderId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LEASE: Duration = Duration::from_millis(300);
+mod node_common;
 
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-struct Journal {
-    _dirs: Vec<tempfile::TempDir>,
-    addrs: Vec<SocketAddr>,
-    replicas: Vec<Replica>,
-}
-
-impl Journal {
-    async fn start() -> Journal {
-        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let peers: BTreeMap<u64, String> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (i as u64 + 1, a.to_string()))
-            .collect();
-        let mut replicas = Vec::new();
-        for id in 1..=3u64 {
-            let dir = dirs[id as usize - 1].path().to_path_buf();
-            let mut config = ReplicaConfig::new(id, addrs[id as usize - 1], peers.clone(), dir);
-            config.node.tick = Duration::from_millis(20);
-            config.log.segment_size_bytes = 1 << 20;
-            config.log.io = memoir_journal::IoMode::from_env().expect("MEMOIR_IO is auto, uring or sync");
-            replicas.push(Replica::start(config).await.unwrap());
-        }
-        Journal {
-            _dirs: dirs,
-            addrs,
-            replicas,
-        }
-    }
-
-    fn addrs(&self) -> Vec<String> {
-        self.addrs.iter().map(ToString::to_string).collect()
-    }
-
-    fn client(&self) -> JournalClient {
-        JournalClient::new(ClientOptions::new(self.addrs()))
-    }
-
-    fn stop(self) {
-        for replica in self.replicas {
-            replica.stop();
-        }
-    }
-}
-
-async fn start_node(journal: &Journal, election_delay: Duration) -> MemoryNode {
-    let mut config = NodeConfig::new(journal.addrs(), SocketAddr::from(([127, 0, 0, 1], 0)));
-    config.lease = LEASE;
-    config.lease_margin = LEASE / 4;
-    config.election_delay = election_delay;
-    MemoryNode::start(config).await.unwrap()
-}
-
-async fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn connect(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
-    let url = format!("redis://{}/", node.local_addr());
-    let client = redis::Client::open(url).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
-}
+use node_common::{connect, start_node, wait_for, Journal, LEASE};
 
 async fn connect_resp3(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
     let url = format!("redis://{}/?protocol=resp3", node.local_addr());

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use memoir_engine::{MemoryNode, NodeConfig, Role};
+use memoir_journal::client::{ClientOptions, JournalClient};
 use memoir_journal::server::{Replica, ReplicaConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -53,6 +54,10 @@ impl Journal {
 
     pub fn addrs(&self) -> Vec<String> {
         self.addrs.iter().map(ToString::to_string).collect()
+    }
+
+    pub fn client(&self) -> JournalClient {
+        JournalClient::new(ClientOptions::new(self.addrs()))
     }
 
     pub fn stop(self) {
