@@ -48,6 +48,9 @@ pub struct ServiceConfig {
     pub databases: usize,
     /// Run at SCHED_IDLE (or nice 19 where that is refused).
     pub idle_priority: bool,
+    /// How often the shadow replica catches up with the journal (at once
+    /// when a snapshot is wanted).
+    pub catch_up_interval: Duration,
 }
 
 impl ServiceConfig {
@@ -63,6 +66,7 @@ impl ServiceConfig {
             min_keys_per_file: 64 * 1024,
             databases: 16,
             idle_priority: false,
+            catch_up_interval: Duration::from_secs(1),
         }
     }
 }
@@ -210,50 +214,17 @@ async fn run(
         .last_snapshot_seq
         .store(shadow.last_snapshot_seq, Ordering::Release);
     let client = JournalClient::new(ClientOptions::new(config.journal.clone()));
-    let mut subscription = client.subscribe(Seq(shadow.applied + 1));
-    let mut committed = shadow.applied;
     let mut requested = false;
     // A snapshot is wanted through this seq (the committed end when the
     // decision was made); taken once the replay gets there.
     let mut wanted: Option<u64> = None;
     let mut last_check = Instant::now();
+    let mut last_catch_up: Option<Instant> = None;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut replayed_since_log = 0u64;
-    let mut last_log = Instant::now();
+    let mut replay_log = ReplayLog::default();
     loop {
         tokio::select! {
-            batch = subscription.next() => match batch {
-                Ok(batch) => {
-                    committed = committed.max(batch.committed.0);
-                    for (seq, payload) in batch.entries {
-                        if seq.0 <= shadow.applied {
-                            continue;
-                        }
-                        apply_record(&mut shadow.keyspace, seq.0, &payload)?;
-                        shadow.chain = chain_record(shadow.chain, seq.0, &payload);
-                        shadow.applied = seq.0;
-                        shadow.log_bytes_since += payload.len() as u64;
-                        replayed_since_log += 1;
-                    }
-                    stats.applied_seq.store(shadow.applied, Ordering::Release);
-                    if last_log.elapsed() >= Duration::from_secs(10) && replayed_since_log > 0 {
-                        info!(applied = shadow.applied, entries = replayed_since_log, "snapshot service replaying the journal");
-                        replayed_since_log = 0;
-                        last_log = Instant::now();
-                    }
-                }
-                Err(ClientError::Trimmed(message)) => {
-                    return Err(SnapshotError::Log {
-                        seq: shadow.applied + 1,
-                        reason: format!("the journal is trimmed past it ({message}) and no snapshot covers the gap"),
-                    });
-                }
-                Err(error) => {
-                    warn!(%error, "snapshot service: journal subscription failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
             _ = poll.tick() => {
                 match store.take_requests() {
                     Ok(true) => {
@@ -263,6 +234,17 @@ async fn run(
                     Ok(false) => {}
                     Err(error) => warn!(%error, "cannot read snapshot requests"),
                 }
+                let catch_up_due = last_catch_up.is_none_or(|at| at.elapsed() >= config.catch_up_interval);
+                if catch_up_due || requested || wanted.is_some() {
+                    last_catch_up = Some(Instant::now());
+                    match catch_up(&client, &mut shadow, &stats, &mut replay_log, &mut stopped).await? {
+                        CatchUp::Stopped => {
+                            info!("snapshot service stopping");
+                            return Ok(());
+                        }
+                        CatchUp::Reached | CatchUp::Unavailable => {}
+                    }
+                }
                 if wanted.is_none() && (requested || last_check.elapsed() >= config.interval) {
                     last_check = Instant::now();
                     let dataset_bytes = shadow.keyspace.memory_bytes() as u64;
@@ -270,12 +252,13 @@ async fn run(
                     if requested || !fresh_enough {
                         // The committed end, asked now: the snapshot covers
                         // everything acknowledged before it was decided.
-                        let end = match client.status().await {
-                            Ok(status) => status.committed.0,
-                            Err(_) => committed,
-                        };
-                        wanted = Some(end.max(shadow.applied));
-                        requested = false;
+                        match client.status().await {
+                            Ok(status) => {
+                                wanted = Some(status.committed.0.max(shadow.applied));
+                                requested = false;
+                            }
+                            Err(error) => warn!(%error, "snapshot service: cannot ask the journal for its committed end; will retry"),
+                        }
                     }
                 }
             },
@@ -307,6 +290,90 @@ async fn run(
             }
         }
     }
+}
+
+/// What one catch-up with the journal came to.
+enum CatchUp {
+    /// Applied through the committed end as of when it began.
+    Reached,
+    /// The journal did not answer; the next tick tries again.
+    Unavailable,
+    Stopped,
+}
+
+/// Progress lines while replaying: one every 10 s at most.
+struct ReplayLog {
+    entries: u64,
+    since: Instant,
+}
+
+impl Default for ReplayLog {
+    fn default() -> ReplayLog {
+        ReplayLog {
+            entries: 0,
+            since: Instant::now(),
+        }
+    }
+}
+
+/// Replays the journal from the shadow's seq to the committed end as of
+/// now, then lets go of the subscription. Catching up in bulk, once per
+/// `catch_up_interval` rather than on every commit, means the journal
+/// replicas serve one large read instead of a wake-up and a small read
+/// per group commit, and the service's thread stays asleep in between.
+async fn catch_up(
+    client: &JournalClient,
+    shadow: &mut Shadow,
+    stats: &ServiceStats,
+    replay_log: &mut ReplayLog,
+    stopped: &mut watch::Receiver<bool>,
+) -> Result<CatchUp> {
+    let target = match client.status().await {
+        Ok(status) => status.committed.0,
+        Err(error) => {
+            warn!(%error, "snapshot service: the journal does not answer; will retry");
+            return Ok(CatchUp::Unavailable);
+        }
+    };
+    if target <= shadow.applied {
+        return Ok(CatchUp::Reached);
+    }
+    let mut subscription = client.subscribe(Seq(shadow.applied + 1));
+    while shadow.applied < target {
+        tokio::select! {
+            batch = subscription.next() => match batch {
+                Ok(batch) => {
+                    for (seq, payload) in batch.entries {
+                        if seq.0 <= shadow.applied {
+                            continue;
+                        }
+                        apply_record(&mut shadow.keyspace, seq.0, &payload)?;
+                        shadow.chain = chain_record(shadow.chain, seq.0, &payload);
+                        shadow.applied = seq.0;
+                        shadow.log_bytes_since += payload.len() as u64;
+                        replay_log.entries += 1;
+                    }
+                    stats.applied_seq.store(shadow.applied, Ordering::Release);
+                    if replay_log.since.elapsed() >= Duration::from_secs(10) && replay_log.entries > 0 {
+                        info!(applied = shadow.applied, target, entries = replay_log.entries, "snapshot service replaying the journal");
+                        *replay_log = ReplayLog::default();
+                    }
+                }
+                Err(ClientError::Trimmed(message)) => {
+                    return Err(SnapshotError::Log {
+                        seq: shadow.applied + 1,
+                        reason: format!("the journal is trimmed past it ({message}) and no snapshot covers the gap"),
+                    });
+                }
+                Err(error) => {
+                    warn!(%error, "snapshot service: journal subscription failed; will retry");
+                    return Ok(CatchUp::Unavailable);
+                }
+            },
+            _ = stopped.changed() => return Ok(CatchUp::Stopped),
+        }
+    }
+    Ok(CatchUp::Reached)
 }
 
 /// Applies one log record to the shadow data set, as a replica would.
