@@ -143,6 +143,22 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
     let info = c.cmd(&["INFO", "stats"]).await.text();
     assert!(info.contains("total_error_replies:2"), "{info}");
 
+    // INFO journal: the SETs above were committed through the journal.
+    let info = c.cmd(&["INFO", "journal"]).await.text();
+    let field = |name: &str| -> String {
+        info.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("INFO journal lacks {name}: {info}"))
+            .to_owned()
+    };
+    assert_eq!(field("journal_replicas").split(',').count(), 3, "{info}");
+    let appends: u64 = field("journal_appends").parse().unwrap();
+    assert!(appends >= 1, "{info}");
+    assert!(field("journal_append_bytes").parse::<u64>().unwrap() > 0, "{info}");
+    assert_eq!(field("journal_append_failures"), "0");
+    assert!(field("journal_batches_per_append").parse::<f64>().unwrap() >= 1.0, "{info}");
+    assert!(field("journal_applied_seq").parse::<u64>().unwrap() >= appends, "{info}");
+
     // SLOWLOG: log everything, then reset.
     assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await, ok());
     assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0.01"]).await, ok());

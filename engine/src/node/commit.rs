@@ -6,12 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use memoir_journal::client::{ClientError, JournalClient};
 use memoir_journal::{LeaderId, Seq};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::warn;
 
+use super::journal_stats::InFlightAppend;
 use super::role::RoleEvent;
 use super::shared::NodeShared;
 use crate::record::{EffectOp, Record};
@@ -110,6 +112,7 @@ const MAX_RECORD_BYTES: usize = 4 << 20;
 struct Merged {
     ops: Vec<EffectOp>,
     last_batch: u64,
+    batches: u64,
     bytes: usize,
 }
 
@@ -118,6 +121,7 @@ impl Merged {
         let mut merged = Merged {
             ops: Vec::new(),
             last_batch: first.batch,
+            batches: 0,
             bytes: 0,
         };
         merged.add(first);
@@ -130,6 +134,7 @@ impl Merged {
             "batches arrive in order"
         );
         self.last_batch = sealed.batch;
+        self.batches += 1;
         self.bytes += sealed
             .ops
             .iter()
@@ -145,6 +150,11 @@ struct InFlight {
     last_batch: u64,
     future: AppendFuture,
     _slot: tokio::sync::OwnedSemaphorePermit,
+    /// For INFO journal: what the record carries and when it was queued.
+    batches: u64,
+    payload_bytes: usize,
+    queued_at: Instant,
+    _counted: InFlightAppend,
 }
 
 /// Starts the append pipeline of one primary term; returns where the
@@ -160,6 +170,7 @@ pub(crate) fn start_term(
     let (batches_tx, mut batches) = mpsc::channel::<SealedBatch>(MAX_BATCHES_IN_FLIGHT);
     let (in_flight_tx, mut in_flight) = mpsc::channel::<InFlight>(MAX_APPENDS_IN_FLIGHT);
     let slots = Arc::new(Semaphore::new(MAX_APPENDS_IN_FLIGHT));
+    let appender_shared = Arc::clone(&shared);
     let appender = tokio::spawn(async move {
         while let Some(first) = batches.recv().await {
             // Group commit at the node: while the journal holds
@@ -190,11 +201,16 @@ pub(crate) fn start_term(
             // `append` queues the request now, so records reach the journal
             // in batch order while their commits are awaited elsewhere.
             let payload = Record::Effects(merged.ops).encode();
+            let payload_bytes = payload.len();
             let future: AppendFuture = Box::pin(client.append(payload, leader));
             let entry = InFlight {
                 last_batch: merged.last_batch,
                 future,
                 _slot: slot,
+                batches: merged.batches,
+                payload_bytes,
+                queued_at: Instant::now(),
+                _counted: appender_shared.journal_stats.queued(),
             };
             if in_flight_tx.send(entry).await.is_err() {
                 return;
@@ -207,9 +223,19 @@ pub(crate) fn start_term(
             last_batch: batch,
             future,
             _slot,
+            batches,
+            payload_bytes,
+            queued_at,
+            _counted,
         }) = in_flight.recv().await
         {
             let result = future.await;
+            match &result {
+                Ok(_) => shared
+                    .journal_stats
+                    .committed(batches, payload_bytes, queued_at.elapsed()),
+                Err(_) => shared.journal_stats.failed(),
+            }
             // Test hook: a test may hold commit notifications to observe
             // what clients see while a write is in flight.
             if hold.wait_for(|held| !*held).await.is_err() {

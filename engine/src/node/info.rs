@@ -28,6 +28,7 @@ const ALL_SECTIONS: &[&str] = &[
     "commandstats",
     "errorstats",
     "keyspace",
+    "journal",
     "memoir",
 ];
 
@@ -125,6 +126,7 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                     );
                 }
             }
+            "journal" => journal(shared, &mut add),
             "memoir" => {
                 add("memoir_node_id", shared.id.to_string());
                 add("memoir_term", shared.term().to_string());
@@ -201,6 +203,30 @@ fn replication(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
         "memoir_applied_seq",
         shared.applied_seq.load(Ordering::Acquire).to_string(),
     );
+}
+
+/// The journal as this node sees it: where it is, how far each replica
+/// has got (known on the primary), and the primary's appends.
+fn journal(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
+    add("journal_replicas", shared.config.journal.join(","));
+    let matched = shared.journal_matched.lock().map(|m| m.clone()).unwrap_or_default();
+    for (i, seq) in matched.iter().enumerate() {
+        add(&format!("journal_replica{i}_matched_seq"), seq.to_string());
+    }
+    add(
+        "journal_applied_seq",
+        shared.applied_seq.load(Ordering::Acquire).to_string(),
+    );
+    let stats = shared.journal_stats.read();
+    add("journal_appends", stats.appends.to_string());
+    add("journal_append_bytes", stats.bytes.to_string());
+    add("journal_appends_in_flight", stats.in_flight.to_string());
+    add("journal_append_failures", stats.failures.to_string());
+    // Execution steps per record: the node's group commit at work.
+    let per_append = stats.batches as f64 / stats.appends.max(1) as f64;
+    add("journal_batches_per_append", format!("{per_append:.2}"));
+    add("journal_append_latency_avg_us", stats.latency_us_avg.to_string());
+    add("journal_append_latency_max_us", stats.latency_us_max.to_string());
 }
 
 /// Resident set size of this process (Linux), 0 where unknown.

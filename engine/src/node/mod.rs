@@ -15,6 +15,7 @@ pub(crate) mod commit;
 pub(crate) mod connection;
 pub(crate) mod exec;
 mod info;
+pub(crate) mod journal_stats;
 pub(crate) mod role;
 mod shared;
 pub mod snapshots;

@@ -4,12 +4,13 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memoir_journal::LeaderId;
 use tokio::sync::{watch, Notify};
 
+use super::journal_stats::JournalStats;
 use super::snapshots::LoadProgress;
 use super::NodeConfig;
 
@@ -68,6 +69,8 @@ pub struct NodeShared {
     pub rejected_connections: AtomicU64,
     pub total_commands: AtomicU64,
     pub failovers: AtomicU64,
+    /// This node's appends as a primary (INFO journal).
+    pub journal_stats: Arc<JournalStats>,
     /// Asks every connection task to close (node stopping).
     pub close_all: Notify,
     pub closing: AtomicBool,
@@ -111,6 +114,7 @@ impl NodeShared {
             rejected_connections: AtomicU64::new(0),
             total_commands: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
+            journal_stats: Arc::default(),
             close_all: Notify::new(),
             closing: AtomicBool::new(false),
             shutdown_requested,
