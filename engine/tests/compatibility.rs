@@ -330,7 +330,7 @@ fn note(name: &str) -> &'static str {
         "save" => "answers an error: snapshots are taken off-box; use BGSAVE",
         "bgsave" => "forwarded to the snapshot service (needs a snapshot store)",
         "dump" | "restore" => "Memoir's own payload format (Redis payloads are refused with Redis's error)",
-        "client" => "PAUSE, UNPAUSE, TRACKING, TRACKINGINFO, GETREDIR, CACHING answer an error",
+        "client" => "TRACKING, TRACKINGINFO, GETREDIR, CACHING (client-side caching) answer an error",
         "config" => "every Redis parameter is accepted and echoed; only the ones that apply take effect",
         "memory" => "USAGE is an estimate",
         "latency" => "the latency monitor is always disabled",

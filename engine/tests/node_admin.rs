@@ -156,8 +156,14 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
     assert!(appends >= 1, "{info}");
     assert!(field("journal_append_bytes").parse::<u64>().unwrap() > 0, "{info}");
     assert_eq!(field("journal_append_failures"), "0");
-    assert!(field("journal_batches_per_append").parse::<f64>().unwrap() >= 1.0, "{info}");
-    assert!(field("journal_applied_seq").parse::<u64>().unwrap() >= appends, "{info}");
+    assert!(
+        field("journal_batches_per_append").parse::<f64>().unwrap() >= 1.0,
+        "{info}"
+    );
+    assert!(
+        field("journal_applied_seq").parse::<u64>().unwrap() >= appends,
+        "{info}"
+    );
 
     // SLOWLOG: log everything, then reset.
     assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await, ok());
@@ -185,10 +191,71 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
     }
     assert_eq!(c.cmd(&["LATENCY", "LATEST"]).await, V::Array(vec![]));
     assert_eq!(c.cmd(&["LATENCY", "RESET"]).await, V::Int(0));
+
+    node.abort();
+    journal.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_pause_postpones_writes_or_everything_until_it_ends() {
+    let (journal, node) = primary().await;
+    let mut admin = Raw::connect(&node).await;
+    let mut c = Raw::connect(&node).await;
+    assert_eq!(c.cmd(&["SET", "k", "before"]).await, ok());
+
+    // Argument errors, as Redis words them.
+    for (args, error) in [
+        (
+            &["CLIENT", "PAUSE", "abc"][..],
+            "ERR timeout is not an integer or out of range",
+        ),
+        (&["CLIENT", "PAUSE", "-1"], "ERR timeout is negative"),
+        (
+            &["CLIENT", "PAUSE", "10", "SOME"],
+            "ERR CLIENT PAUSE mode must be WRITE or ALL",
+        ),
+    ] {
+        assert_eq!(admin.cmd(args).await, V::Error(error.into()), "{args:?}");
+    }
+
+    // WRITE: reads are served, a write waits, and what the client
+    // pipelined behind it waits with it (replies keep their order).
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]).await, ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, V::bulk("before"));
+    c.send(&["SET", "k", "during"]).await;
+    c.send(&["GET", "k"]).await;
     assert_eq!(
-        c.cmd(&["CLIENT", "PAUSE", "10"]).await,
-        V::Error("ERR CLIENT PAUSE is not supported by Memoir".into())
+        c.read_within(Duration::from_millis(300)).await,
+        None,
+        "a write ran during a WRITE pause"
     );
+    let mut other = Raw::connect(&node).await;
+    assert_eq!(other.cmd(&["GET", "k"]).await, V::bulk("before"));
+    // PUBLISH may replicate: it waits too.
+    other.send(&["PUBLISH", "ch", "x"]).await;
+    assert_eq!(other.read_within(Duration::from_millis(100)).await, None);
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]).await, ok());
+    assert_eq!(c.read().await, ok());
+    assert_eq!(c.read().await, V::bulk("during"));
+    assert_eq!(other.read().await, V::Int(0));
+
+    // ALL: even reads wait, until the timer ends the pause.
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "400", "ALL"]).await, ok());
+    c.send(&["GET", "k"]).await;
+    assert_eq!(
+        c.read_within(Duration::from_millis(150)).await,
+        None,
+        "a read ran during an ALL pause"
+    );
+    assert_eq!(c.read_within(Duration::from_secs(10)).await, Some(V::bulk("during")));
+
+    // A later PAUSE only extends and tightens the one in force: a short
+    // ALL over a long WRITE is an ALL pause for the longer time.
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "400", "WRITE"]).await, ok());
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "10", "ALL"]).await, ok());
+    c.send(&["GET", "k"]).await;
+    assert_eq!(c.read_within(Duration::from_millis(100)).await, None);
+    assert_eq!(c.read_within(Duration::from_secs(10)).await, Some(V::bulk("during")));
 
     node.abort();
     journal.stop();

@@ -31,6 +31,7 @@ use crate::resp::{Protocol, Reply};
 pub(crate) mod admin;
 mod blocking;
 pub(crate) mod node_commands;
+pub(crate) mod pause;
 mod pubsub;
 mod watching;
 
@@ -52,6 +53,10 @@ pub(crate) enum ExecMsg {
         addr: SocketAddr,
         replies: mpsc::UnboundedSender<Outgoing>,
         control: Arc<ConnControl>,
+    },
+    /// The end of a CLIENT PAUSE (see `exec/pause.rs`).
+    PauseEnd {
+        token: u64,
     },
     /// A blocked client's timeout (see `exec/blocking.rs`).
     BlockTimeout {
@@ -335,6 +340,7 @@ pub(crate) struct Exec {
     in_exec: bool,
     pubsub: pubsub::Registry,
     admin: admin::AdminState,
+    pause: pause::PauseState,
 }
 
 impl Exec {
@@ -371,6 +377,7 @@ impl Exec {
             in_exec: false,
             pubsub: pubsub::Registry::default(),
             admin: admin::AdminState::new(&shared),
+            pause: pause::PauseState::default(),
             shared,
         }
     }
@@ -445,9 +452,11 @@ impl Exec {
                 self.unwatch_all(conn);
                 self.drop_blocked(conn);
                 self.unsubscribe_all(conn);
+                self.forget_postponed(conn);
                 self.sessions.remove(&conn);
             }
             ExecMsg::BlockTimeout { conn, token } => self.block_timeout(conn, token),
+            ExecMsg::PauseEnd { token } => self.pause_timer(token),
             ExecMsg::Commands { conn, commands } => self.run_commands(conn, commands),
             ExecMsg::ProtocolError { conn, reply } => {
                 if let Some(session) = self.sessions.get(&conn) {
@@ -547,6 +556,13 @@ impl Exec {
         let mut commands = commands.into_iter();
         while let Some(argv) = commands.next() {
             if close {
+                break;
+            }
+            if self.postpone_for_pause(conn, &argv) {
+                if let Some(session) = self.sessions.get_mut(&conn) {
+                    session.pending.push_back(argv);
+                    session.pending.extend(commands);
+                }
                 break;
             }
             let started = Instant::now();
@@ -748,7 +764,9 @@ impl Exec {
         argv: &[Bytes],
     ) -> Outcome {
         let primary = self.shared.role() == Role::Primary;
-        let clock = if primary {
+        // While paused nothing expires: reads see expired keys missing
+        // without deleting them, as on a replica.
+        let clock = if primary && !self.paused() {
             Clock::Primary { now_ms: self.now_ms }
         } else {
             Clock::Replica { now_ms: self.now_ms }
@@ -889,7 +907,11 @@ impl Exec {
     /// Redis's active expiry, on the primary only (replicas wait for the
     /// primary's DEL effects so their data stays a function of the log).
     fn active_expire(&mut self) {
-        if self.shared.role() != Role::Primary || !self.shared.lease_valid(self.now) || self.term.is_none() {
+        if self.paused()
+            || self.shared.role() != Role::Primary
+            || !self.shared.lease_valid(self.now)
+            || self.term.is_none()
+        {
             return;
         }
         let mut effects = std::mem::take(&mut self.scratch_effects);

@@ -702,7 +702,9 @@ impl Exec {
                 };
                 Reply::Integer(i64::from(self.unblock_by_client(target, error)))
             }
-            ("PAUSE" | "UNPAUSE" | "TRACKING" | "TRACKINGINFO" | "GETREDIR" | "CACHING", _) => {
+            ("PAUSE", n) if n >= 3 => self.client_pause(argv),
+            ("UNPAUSE", 2) => self.client_unpause(),
+            ("TRACKING" | "TRACKINGINFO" | "GETREDIR" | "CACHING", _) => {
                 err(format!("ERR CLIENT {sub} is not supported by Memoir"))
             }
             ("HELP", 2) => help(&[
@@ -717,10 +719,12 @@ impl Exec {
                 "REPLY (ON|OFF|SKIP)",
                 "NO-EVICT (ON|OFF)",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "UNPAUSE",
             ]),
             (
                 "ID" | "GETNAME" | "SETNAME" | "SETINFO" | "INFO" | "KILL" | "REPLY" | "NO-EVICT" | "NO-TOUCH"
-                | "UNBLOCK",
+                | "UNBLOCK" | "PAUSE" | "UNPAUSE",
                 _,
             ) => err(format!(
                 "ERR wrong number of arguments for 'client|{}' command",
