@@ -13,7 +13,8 @@ use crate::segment::write_file_durably;
 use crate::state::JournalState;
 
 const MAGIC: &[u8; 4] = b"MJCK";
-const VERSION: u16 = 1;
+/// 2: the state carries the running log checksum.
+const VERSION: u16 = 2;
 const HEADER_LEN: usize = 20;
 pub const FILE_NAME: &str = "state.ckpt";
 

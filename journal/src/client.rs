@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::ids::{LeaderId, WriterId};
+use crate::log_checksum::LogChecksum;
 use crate::seq::Seq;
 use crate::server::handshake;
 use crate::wire::{
@@ -66,6 +67,9 @@ pub enum ClientError {
 pub struct ReadBatch {
     pub entries: Vec<(Seq, Bytes)>,
     pub committed: Seq,
+    /// The journal's running log checksum, when these entries reach its
+    /// applied end (see `log_checksum`).
+    pub checksum: Option<LogChecksum>,
 }
 
 struct Op {
@@ -143,7 +147,15 @@ impl JournalClient {
 
     pub async fn read(&self, from: Seq, max_bytes: u64) -> Result<ReadBatch, ClientError> {
         match self.call(RequestBody::Read { from, max_bytes }).await? {
-            ResponseBody::Entries { entries, committed } => Ok(ReadBatch { entries, committed }),
+            ResponseBody::Entries {
+                entries,
+                committed,
+                checksum,
+            } => Ok(ReadBatch {
+                entries,
+                committed,
+                checksum,
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -493,13 +505,22 @@ impl Subscription {
             let Some(conn) = self.conn.as_mut() else { continue };
             match read_response(&mut conn.reader).await {
                 Ok(Response {
-                    body: ResponseBody::Entries { entries, committed },
+                    body:
+                        ResponseBody::Entries {
+                            entries,
+                            committed,
+                            checksum,
+                        },
                     ..
                 }) => {
                     if let Some((last, _)) = entries.last() {
                         self.next = last.next();
                     }
-                    return Ok(ReadBatch { entries, committed });
+                    return Ok(ReadBatch {
+                        entries,
+                        committed,
+                        checksum,
+                    });
                 }
                 Ok(Response { body, .. }) => return Err(unexpected(body)),
                 Err(_) => self.conn = None,

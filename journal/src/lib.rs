@@ -28,6 +28,7 @@ mod hard_state;
 pub mod ids;
 pub mod io;
 mod log;
+pub mod log_checksum;
 pub mod node;
 mod raft_log;
 pub mod raft_storage;

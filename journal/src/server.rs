@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
 use crate::log::{Log, LogOptions};
+use crate::log_checksum::LogChecksum;
 use crate::node::{self, accepted_payload, Input, NodeHandle, NodeOptions, ProposeError, ReplicaShared, Transport};
 use crate::recovery::RecoveryMode;
 use crate::seq::Seq;
@@ -717,9 +718,16 @@ pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> Re
             break;
         }
     }
+    // Everything through the state's applied end was looked at: the
+    // checksum there is the one the reader reaches after these entries.
+    let checksum = (next.0 > state.applied).then_some(LogChecksum {
+        through: Seq(state.applied),
+        value: state.log_checksum,
+    });
     ResponseBody::Entries {
         entries,
         committed: Seq(applied),
+        checksum,
     }
 }
 
@@ -729,7 +737,7 @@ async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses:
     loop {
         let body = read_committed(&shared, next, 1 << 20);
         let progressed = match &body {
-            ResponseBody::Entries { entries, committed } => {
+            ResponseBody::Entries { entries, committed, .. } => {
                 let before = next;
                 if let Some((last, _)) = entries.last() {
                     next = last.next();

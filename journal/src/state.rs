@@ -97,6 +97,8 @@ pub struct JournalState {
     writers: BTreeMap<WriterId, WriterWindow>,
     pub accepted_appends: u64,
     pub fenced_appends: u64,
+    /// The running log checksum through `applied` (see `log_checksum`).
+    pub log_checksum: u32,
 }
 
 impl JournalState {
@@ -110,8 +112,14 @@ impl JournalState {
                 writer,
                 writer_seq,
                 leader,
-                ..
-            } => self.apply_append(index, *writer, *writer_seq, *leader),
+                payload,
+            } => {
+                let outcome = self.apply_append(index, *writer, *writer_seq, *leader);
+                if matches!(outcome, Outcome::Appended { seq } if seq.0 == index) {
+                    self.log_checksum = crate::log_checksum::chain(self.log_checksum, Seq(index), payload);
+                }
+                outcome
+            }
             Command::SetLeader { new, expected } => {
                 if self.leader == *expected {
                     self.leader = *new;
@@ -249,6 +257,32 @@ mod tests {
         assert_eq!(s.apply(7, 2, &append(w, 3, a)), Outcome::Fenced { current: b });
         let round_trip = JournalState::decode(&s.encode()).unwrap();
         assert_eq!(round_trip, s);
+    }
+
+    #[test]
+    fn log_checksum_chains_accepted_appends_only() {
+        let mut s = JournalState::default();
+        let a = LeaderId::random();
+        let w = WriterId::random();
+        s.apply(
+            1,
+            1,
+            &Command::SetLeader {
+                new: a,
+                expected: LeaderId::NONE,
+            },
+        );
+        assert_eq!(s.log_checksum, 0, "leader changes are not records");
+        s.apply(2, 1, &append(w, 1, a));
+        let after_first = crate::log_checksum::chain(0, Seq(2), b"x");
+        assert_eq!(s.log_checksum, after_first);
+        // Fenced, then a retry of an append already accepted: neither is
+        // a record of the log.
+        s.apply(3, 1, &append(w, 2, LeaderId::random()));
+        s.apply(4, 1, &append(w, 1, a));
+        assert_eq!(s.log_checksum, after_first);
+        s.apply(5, 1, &append(w, 3, a));
+        assert_eq!(s.log_checksum, crate::log_checksum::chain(after_first, Seq(5), b"x"));
     }
 
     #[test]

@@ -20,11 +20,13 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ids::{LeaderId, NodeId, WriterId};
+use crate::log_checksum::LogChecksum;
 use crate::node::PeerProgress;
 use crate::seq::Seq;
 
 pub const PROTOCOL_MAGIC: [u8; 8] = *b"MEMOIRJ\0";
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: `Entries` carry the running log checksum.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame accepted (a 64 MiB append plus framing).
 pub const MAX_FRAME_LEN: u32 = 65 << 20;
 pub const FRAME_HEADER_LEN: usize = 8;
@@ -258,6 +260,9 @@ pub enum ResponseBody {
     Entries {
         entries: Vec<(Seq, Bytes)>,
         committed: Seq,
+        /// Present when the entries reach the replica's applied end: the
+        /// running log checksum through it.
+        checksum: Option<LogChecksum>,
     },
     Trimmed {
         before: Seq,

@@ -84,6 +84,10 @@ fn write_network_seed_corpus() {
         body: ResponseBody::Entries {
             entries: vec![(Seq(3), Bytes::from_static(b"x"))],
             committed: Seq(3),
+            checksum: Some(memoir_journal::log_checksum::LogChecksum {
+                through: Seq(3),
+                value: 0x1234_5678,
+            }),
         },
     };
     let mut both = frame(FrameKind::Hello, encode_body(&hello));

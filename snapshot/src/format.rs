@@ -151,9 +151,10 @@ pub fn decode_key(encoded: &[u8]) -> Option<(u16, &[u8])> {
 
 /// The running log checksum after record `seq` with `payload`, given the
 /// checksum through the record before it (0 before the first record).
+/// The journal keeps the same checksum (`memoir_journal::log_checksum`)
+/// and hands it out with reads, so the two can be compared.
 pub fn chain_record(previous: u32, seq: u64, payload: &[u8]) -> u32 {
-    let with_seq = crc32c::crc32c_append(previous, &seq.to_le_bytes());
-    crc32c::crc32c_append(with_seq, payload)
+    memoir_journal::log_checksum::chain(previous, memoir_journal::Seq(seq), payload)
 }
 
 /// Decodes a manifest from outside bytes (fuzzing): errors, never panics.

@@ -16,6 +16,7 @@ use memoir_engine::commands::Effect;
 use memoir_engine::keyspace::Keyspace;
 use memoir_engine::record::{Record, ENGINE_FORMAT_VERSION};
 use memoir_journal::client::{ClientError, ClientOptions, JournalClient};
+use memoir_journal::log_checksum::LogChecksum;
 use memoir_journal::Seq;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -354,6 +355,9 @@ async fn catch_up(
                         replay_log.entries += 1;
                     }
                     stats.applied_seq.store(shadow.applied, Ordering::Release);
+                    if let Some(journal) = batch.checksum {
+                        verify_log_checksum(shadow, journal)?;
+                    }
                     if replay_log.since.elapsed() >= Duration::from_secs(10) && replay_log.entries > 0 {
                         info!(applied = shadow.applied, target, entries = replay_log.entries, "snapshot service replaying the journal");
                         *replay_log = ReplayLog::default();
@@ -374,6 +378,24 @@ async fn catch_up(
         }
     }
     Ok(CatchUp::Reached)
+}
+
+/// The shadow's running checksum against the journal's, once the shadow
+/// has applied everything through the journal's point: a difference means
+/// the snapshot it started from does not cover the log it claims to (or
+/// the replay went wrong), and nothing built on it may be published.
+fn verify_log_checksum(shadow: &Shadow, journal: LogChecksum) -> Result<()> {
+    if journal.through.0 < shadow.applied || shadow.chain == journal.value {
+        return Ok(());
+    }
+    Err(SnapshotError::Log {
+        seq: journal.through.0,
+        reason: format!(
+            "running log checksum {:08x} differs from the journal's {:08x}: the data set replayed from the last \
+             snapshot (seq {}) is not the journal's log",
+            shadow.chain, journal.value, shadow.last_snapshot_seq
+        ),
+    })
 }
 
 /// Applies one log record to the shadow data set, as a replica would.

@@ -74,6 +74,7 @@ impl SnapshotSource for StoreSource {
         Ok(loaded.map(|(keyspace, manifest, _)| LoadedSnapshot {
             keyspace,
             seq: Seq(manifest.seq),
+            log_checksum: manifest.log_checksum,
             id: manifest.id,
         }))
     }

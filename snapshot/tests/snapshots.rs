@@ -339,6 +339,33 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
     let loaded = source.load_newest(16, &mut |_| {}).expect("load").expect("a snapshot");
     assert_eq!(loaded.seq, Seq(second_seq), "a missing file falls back");
 
+    // A snapshot whose files verify but whose manifest claims a log
+    // checksum the journal's log does not have (a snapshot of another log,
+    // or of a wrong replay): the node rehydrating from it finds the
+    // difference when it reaches the journal's end, and refuses to serve.
+    let previous = snapshot_dirs(store)[1].clone();
+    let mut lying = read_manifest(&previous).expect("manifest");
+    assert_eq!(lying.seq, second_seq);
+    lying.log_checksum ^= 1;
+    std::fs::write(previous.join("MANIFEST"), lying.encode()).expect("rewrite the manifest");
+    let misled = start_node(&journal, Some(store), false).await;
+    let mut misled_con = connect(&misled).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply: redis::RedisResult<String> = redis::cmd("GET").arg("a:short").query_async(&mut misled_con).await;
+        let last = match reply {
+            Err(e) if e.to_string().contains("running log checksum") => break,
+            Err(e) => e.to_string(),
+            Ok(value) => panic!("a node loaded from a snapshot of another log served {value:?}"),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "the node did not report the log checksum difference: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    misled.shutdown().await;
+
     service.stop().expect("service stop");
     primary.shutdown().await;
     journal.stop();

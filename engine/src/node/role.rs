@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memoir_journal::client::{ClientError, JournalClient, ReadBatch, Subscription};
+use memoir_journal::log_checksum::{self, LogChecksum};
 use memoir_journal::{LeaderId, Seq};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -138,6 +139,9 @@ struct Follower {
     /// When a renewal from another node was last applied.
     foreign_renewal_seen: Option<Instant>,
     halted: bool,
+    /// Running log checksum through `next - 1`, checked against the
+    /// journal's whenever a batch reaches its applied end.
+    log_checksum: u32,
 }
 
 impl Driver {
@@ -149,8 +153,8 @@ impl Driver {
     /// Replica phase: follow the journal; contest leadership when the
     /// primary's lease has run out.
     async fn follow(&mut self, commands: &mut mpsc::UnboundedReceiver<RoleCommand>) -> Followed {
-        let from = match self.rehydrate_from_snapshot().await {
-            Some(from) => from,
+        let (from, log_checksum) = match self.rehydrate_from_snapshot().await {
+            Some(start) => start,
             None => return Followed::Shutdown(oneshot::channel().0),
         };
         let mut follower = Follower {
@@ -163,6 +167,7 @@ impl Driver {
             },
             foreign_renewal_seen: None,
             halted: false,
+            log_checksum,
         };
         let started = Instant::now();
         let mut reported_progress = Instant::now();
@@ -209,7 +214,7 @@ impl Driver {
                     if !self.loading() && !contest {
                         continue;
                     }
-                    if !self.caught_up(&follower).await {
+                    if !self.caught_up(&mut follower).await {
                         continue;
                     }
                     if self.loading() {
@@ -236,11 +241,12 @@ impl Driver {
     }
 
     /// Loads the newest valid snapshot, if the node has a store, into the
-    /// (empty) execution thread; returns the seq to replay from. `None`
+    /// (empty) execution thread; returns the seq to replay from and the
+    /// running log checksum before it. `None`
     /// if the execution thread is gone.
-    async fn rehydrate_from_snapshot(&self) -> Option<Seq> {
+    async fn rehydrate_from_snapshot(&self) -> Option<(Seq, u32)> {
         let Some(source) = self.shared.config.snapshots.0.clone() else {
-            return Some(Seq::FIRST);
+            return Some((Seq::FIRST, 0));
         };
         let databases = self.shared.config.databases;
         let shared = Arc::clone(&self.shared);
@@ -267,15 +273,15 @@ impl Driver {
             Ok(Ok(Some(snapshot))) => snapshot,
             Ok(Ok(None)) => {
                 info!("no snapshot in the store; replaying the journal from the start");
-                return Some(Seq::FIRST);
+                return Some((Seq::FIRST, 0));
             }
             Ok(Err(reason)) => {
                 error!(%reason, "the snapshot store is unreadable; replaying the journal from the start");
-                return Some(Seq::FIRST);
+                return Some((Seq::FIRST, 0));
             }
             Err(e) => {
                 error!(error = %e, "snapshot load failed; replaying the journal from the start");
-                return Some(Seq::FIRST);
+                return Some((Seq::FIRST, 0));
             }
         };
         let keys = snapshot.keyspace.total_keys();
@@ -290,7 +296,7 @@ impl Driver {
         if self.exec.send(install).await.is_err() || installed.await.is_err() {
             return None;
         }
-        Some(snapshot.seq.next())
+        Some((snapshot.seq.next(), snapshot.log_checksum))
     }
 
     fn loading(&self) -> bool {
@@ -299,9 +305,43 @@ impl Driver {
 
     /// Whether this replica has applied every record the journal has
     /// committed (as the raft leader knows it).
-    async fn caught_up(&self, follower: &Follower) -> bool {
+    /// At the end, the journal's running log checksum comes with the
+    /// answer, and the replica's must equal it: this is where a snapshot
+    /// is checked against the log it claims to cover, before the node
+    /// serves anything loaded from it.
+    async fn caught_up(&self, follower: &mut Follower) -> bool {
         let probe = tokio::time::timeout(self.shared.config.lease, self.client.read(follower.next, 1)).await;
-        matches!(probe, Ok(Ok(ReadBatch { ref entries, .. })) if entries.is_empty())
+        let Ok(Ok(ReadBatch { entries, checksum, .. })) = probe else {
+            return false;
+        };
+        if !entries.is_empty() {
+            return false;
+        }
+        match checksum {
+            Some(journal) => self.check_log_checksum(follower, journal),
+            None => false,
+        }
+    }
+
+    /// Compares the replica's running log checksum with the journal's at a
+    /// point the replica has applied everything through; halts on a
+    /// difference. False if halted.
+    fn check_log_checksum(&self, follower: &mut Follower, journal: LogChecksum) -> bool {
+        if follower.halted {
+            return false;
+        }
+        if journal.value == follower.log_checksum {
+            return true;
+        }
+        let reason = format!(
+            "running log checksum {:08x} through seq {} differs from the journal's {:08x}: the data set \
+             (snapshot plus replay) is not the journal's log; this node refuses to serve it",
+            follower.log_checksum, journal.through, journal.value
+        );
+        error!(%reason, "replica stops applying");
+        self.shared.halt(reason);
+        follower.halted = true;
+        false
     }
 
     /// Applies a batch of committed records; false if nothing was applied.
@@ -315,6 +355,7 @@ impl Driver {
             if seq < follower.next {
                 continue;
             }
+            follower.log_checksum = log_checksum::chain(follower.log_checksum, seq, &payload);
             match Record::decode(&payload) {
                 Ok(Record::Effects(ops)) => records.push(ops),
                 Ok(Record::LeaseRenewal { leader, address, .. }) => {
@@ -343,6 +384,14 @@ impl Driver {
             }
             through = seq;
             follower.next = seq.next();
+        }
+        // The batch reached the journal's applied end (that is when the
+        // checksum comes with it): the replica has applied every record
+        // through that point.
+        if let Some(journal) = batch.checksum {
+            if journal.through >= through {
+                self.check_log_checksum(follower, journal);
+            }
         }
         let applied = self
             .exec

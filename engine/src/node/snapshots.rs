@@ -19,6 +19,10 @@ pub struct LoadedSnapshot {
     pub seq: Seq,
     /// The snapshot's identifier, for logs.
     pub id: String,
+    /// The running log checksum through `seq` the snapshot claims (see
+    /// `memoir_journal::log_checksum`): the replay after it must arrive at
+    /// the journal's own values, or the snapshot is not of this log.
+    pub log_checksum: u32,
 }
 
 /// Progress of a long load, reported every second or so.
