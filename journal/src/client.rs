@@ -243,7 +243,9 @@ impl Connection {
     async fn open(addr: &str, security: &LinkSecurity, timeout: Duration) -> Result<Connection, ClientError> {
         let connect = async {
             let mut stream = security.dial(addr).await?;
-            handshake(&mut stream, Role::Client, security.secret()).await?;
+            handshake(&mut stream, Role::Client, security.secret())
+                .await
+                .map_err(|e| security.explain_handshake_failure(e))?;
             Ok::<_, WireError>(stream)
         };
         let stream = tokio::time::timeout(timeout, connect)

@@ -160,6 +160,18 @@ impl LinkSecurity {
         self.secret.is_some() || self.tls.as_ref().is_some_and(|t| t.verifies_clients)
     }
 
+    /// A clearer error for a handshake that failed: a replica that wants
+    /// TLS closes a plain connection without a word.
+    pub fn explain_handshake_failure(&self, e: WireError) -> WireError {
+        match e {
+            WireError::Closed if !self.uses_tls() => WireError::Handshake(
+                "the replica closed the connection during the handshake (does it require TLS? see --journal-tls-ca)"
+                    .into(),
+            ),
+            other => other,
+        }
+    }
+
     /// Opens a link to `addr` (`host:port`): TCP, then TLS if configured,
     /// checking the server's certificate for `host`.
     pub async fn dial(&self, addr: &str) -> std::result::Result<LinkStream, WireError> {

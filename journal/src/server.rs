@@ -399,7 +399,9 @@ async fn connect_peer(link: &PeerLink) -> std::result::Result<LinkStream, WireEr
         from: link.me,
         incarnation: link.incarnation,
     };
-    handshake(&mut stream, role, link.security.secret()).await?;
+    handshake(&mut stream, role, link.security.secret())
+        .await
+        .map_err(|e| link.security.explain_handshake_failure(e))?;
     Ok(stream)
 }
 

@@ -48,6 +48,8 @@ pub struct ServiceConfig {
     pub databases: usize,
     /// Run at SCHED_IDLE (or nice 19 where that is refused).
     pub idle_priority: bool,
+    /// TLS and the cluster secret for the links to the journal.
+    pub journal_security: memoir_journal::LinkSecurity,
 }
 
 impl ServiceConfig {
@@ -63,6 +65,7 @@ impl ServiceConfig {
             min_keys_per_file: 64 * 1024,
             databases: 16,
             idle_priority: false,
+            journal_security: memoir_journal::LinkSecurity::none(),
         }
     }
 }
@@ -209,7 +212,9 @@ async fn run(
     stats
         .last_snapshot_seq
         .store(shadow.last_snapshot_seq, Ordering::Release);
-    let client = JournalClient::new(ClientOptions::new(config.journal.clone()));
+    let mut options = ClientOptions::new(config.journal.clone());
+    options.security = config.journal_security.clone();
+    let client = JournalClient::new(options);
     let mut subscription = client.subscribe(Seq(shadow.applied + 1));
     let mut committed = shadow.applied;
     let mut requested = false;
