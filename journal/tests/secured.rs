@@ -73,9 +73,17 @@ impl Cluster {
             .append(Bytes::from_static(b"from a member"), leader)
             .await
             .unwrap();
-        let batch = client.read(seq, 1 << 20).await.unwrap();
-        assert_eq!(&batch.entries[0].1[..], b"from a member");
-        leader
+        // The client may read from a replica that has not applied the
+        // entry yet: wait for it.
+        for _ in 0..200 {
+            let batch = client.read(seq, 1 << 20).await.unwrap();
+            if let Some((_, payload)) = batch.entries.first() {
+                assert_eq!(&payload[..], b"from a member");
+                return leader;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the appended entry never became readable");
     }
 
     /// An outsider can neither change the leader nor append, and the
