@@ -75,6 +75,7 @@ impl ClusterSecret {
     /// trailing newline) removed.
     pub fn from_file(path: &Path) -> Result<ClusterSecret> {
         let content = std::fs::read(path).map_err(|e| Error::io("reading the cluster secret file", path, e))?;
+        warn_if_shared(path);
         let trimmed = content.trim_ascii();
         ClusterSecret::new(trimmed.to_vec()).map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))
     }
@@ -106,6 +107,22 @@ impl ClusterSecret {
     /// Constant-time check of the other side's proof.
     fn verify(&self, side: Side, client_nonce: &Nonce, server_nonce: &Nonce, proof: &Proof) -> bool {
         self.mac(side, client_nonce, server_nonce).verify_slice(proof).is_ok()
+    }
+}
+
+/// A secret others on the machine can read is no secret: say so (but run,
+/// as the operator may have reasons, such as a group of service users).
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the cluster secret file is readable by other users; chmod 600 it"
+            );
+        }
     }
 }
 

@@ -146,6 +146,7 @@ impl Replica {
             inbox: node.inbox.clone(),
             peers: config.peers.clone(),
             security: config.security.clone(),
+            refusals: RefusalLog::default(),
         });
         tasks.push(tokio::spawn(accept_loop(listener, ctx)));
         info!(id = config.id, listen = %local_addr, "journal replica serving");
@@ -449,6 +450,35 @@ struct SessionContext {
     inbox: crossbeam_channel::Sender<Input>,
     peers: BTreeMap<NodeId, String>,
     security: LinkSecurity,
+    refusals: RefusalLog,
+}
+
+/// Refused connections are logged as warnings at most once every
+/// `REFUSAL_LOG_INTERVAL` (a misconfigured client retries several times a
+/// second); the others go to debug, with a count in the next warning.
+const REFUSAL_LOG_INTERVAL: std::time::Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct RefusalLog {
+    /// (when the last warning was logged, refusals since then)
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn refused(&self, remote: SocketAddr, error: &WireError) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let due = state.0.is_none_or(|last| last.elapsed() >= REFUSAL_LOG_INTERVAL);
+        if due {
+            let suppressed = state.1;
+            *state = (Some(std::time::Instant::now()), 0);
+            drop(state);
+            warn!(%remote, %error, suppressed, "connection refused");
+        } else {
+            state.1 += 1;
+            drop(state);
+            debug!(%remote, %error, "connection refused");
+        }
+    }
 }
 
 /// Accepts connections. Each connection's task lives in this task's
@@ -464,10 +494,10 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<SessionContext>) {
             Ok((stream, remote)) => {
                 let ctx = ctx.clone();
                 connections.spawn(async move {
-                    if let Err(e) = serve_connection(stream, ctx).await {
+                    if let Err(e) = serve_connection(stream, ctx.clone()).await {
                         match e {
                             WireError::Closed => {}
-                            WireError::Auth(_) | WireError::Tls(_) => warn!(%remote, error = %e, "connection refused"),
+                            WireError::Auth(_) | WireError::Tls(_) => ctx.refusals.refused(remote, &e),
                             other => debug!(%remote, error = %other, "connection closed"),
                         }
                     }
