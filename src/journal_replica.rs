@@ -15,6 +15,8 @@ use memoir_journal::server::{Replica, ReplicaConfig};
 use memoir_journal::{IoMode, RecoveryMode};
 use serde::Deserialize;
 
+use crate::security::JournalSecurityArgs;
+
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// TOML file with any of the settings below (flags win).
@@ -49,6 +51,8 @@ pub struct Args {
     election_ticks: Option<usize>,
     #[arg(long)]
     heartbeat_ticks: Option<usize>,
+    #[command(flatten)]
+    security: JournalSecurityArgs,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -64,6 +68,23 @@ struct FileConfig {
     tick_ms: Option<u64>,
     election_ticks: Option<usize>,
     heartbeat_ticks: Option<usize>,
+    cluster_secret_file: Option<PathBuf>,
+    journal_tls_cert: Option<PathBuf>,
+    journal_tls_key: Option<PathBuf>,
+    journal_tls_ca: Option<PathBuf>,
+    journal_tls_auth_clients: Option<bool>,
+}
+
+impl FileConfig {
+    fn security(&self) -> JournalSecurityArgs {
+        JournalSecurityArgs {
+            cluster_secret_file: self.cluster_secret_file.clone(),
+            journal_tls_cert: self.journal_tls_cert.clone(),
+            journal_tls_key: self.journal_tls_key.clone(),
+            journal_tls_ca: self.journal_tls_ca.clone(),
+            journal_tls_auth_clients: self.journal_tls_auth_clients,
+        }
+    }
 }
 
 fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<u64, String>> {
@@ -88,6 +109,7 @@ pub fn config_from(args: Args) -> anyhow::Result<ReplicaConfig> {
         }
         None => FileConfig::default(),
     };
+    let file_security = file.security();
     let id = args.id.or(file.id).unwrap_or(1);
     let listen = args
         .listen
@@ -127,6 +149,7 @@ pub fn config_from(args: Args) -> anyhow::Result<ReplicaConfig> {
     if let Some(ticks) = args.heartbeat_ticks.or(file.heartbeat_ticks) {
         config.node.heartbeat_ticks = ticks;
     }
+    config.security = args.security.or(file_security).link_security(true)?;
     Ok(config)
 }
 

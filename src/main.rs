@@ -3,6 +3,7 @@
 mod inspect;
 mod journal_replica;
 mod memory_server;
+mod security;
 mod status;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ enum Command {
         /// Journal replicas, comma-separated HOST:PORT.
         #[arg(long, default_value = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103")]
         journal: String,
+        #[command(flatten)]
+        security: security::JournalSecurityArgs,
     },
     /// Print and verify on-disk data.
     Inspect {
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
         Command::Server(args) => memory_server::run_server(args),
         Command::Dev(args) => memory_server::run_dev(args),
         Command::Snapshot(args) => memory_server::run_snapshot(args),
-        Command::Status { journal } => status::journal(&journal),
+        Command::Status { journal, security } => status::journal(&journal, &security),
         Command::Inspect {
             what: Inspect::Segments { dir, entries },
         } => inspect::segments(&dir, entries),

@@ -19,6 +19,8 @@ use memoir_snapshot::{ServiceConfig, SnapshotService, StoreSource};
 use serde::Deserialize;
 use tracing::info;
 
+use crate::security::{dev_cluster_secret, ClientTlsArgs, JournalSecurityArgs};
+
 #[derive(clap::Args, Debug, Default)]
 pub struct ServerArgs {
     /// TOML file with any of the settings below (flags win).
@@ -59,6 +61,10 @@ pub struct ServerArgs {
     /// whole journal, which must then be untrimmed.
     #[arg(long)]
     snapshot_store: Option<PathBuf>,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+    #[command(flatten)]
+    journal_security: JournalSecurityArgs,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -75,6 +81,44 @@ struct FileConfig {
     databases: Option<usize>,
     replica_only: Option<bool>,
     snapshot_store: Option<PathBuf>,
+    tls_port: Option<u16>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    tls_ca_cert_file: Option<PathBuf>,
+    tls_auth_clients: Option<String>,
+    cluster_secret_file: Option<PathBuf>,
+    journal_tls_cert: Option<PathBuf>,
+    journal_tls_key: Option<PathBuf>,
+    journal_tls_ca: Option<PathBuf>,
+    journal_tls_auth_clients: Option<bool>,
+}
+
+impl FileConfig {
+    fn tls(&self) -> anyhow::Result<ClientTlsArgs> {
+        Ok(ClientTlsArgs {
+            tls_port: self.tls_port,
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_key_file: self.tls_key_file.clone(),
+            tls_ca_cert_file: self.tls_ca_cert_file.clone(),
+            tls_auth_clients: match &self.tls_auth_clients {
+                Some(text) => Some(
+                    text.parse()
+                        .map_err(|e: String| anyhow::anyhow!("tls_auth_clients: {e}"))?,
+                ),
+                None => None,
+            },
+        })
+    }
+
+    fn journal_security(&self) -> JournalSecurityArgs {
+        JournalSecurityArgs {
+            cluster_secret_file: self.cluster_secret_file.clone(),
+            journal_tls_cert: self.journal_tls_cert.clone(),
+            journal_tls_key: self.journal_tls_key.clone(),
+            journal_tls_ca: self.journal_tls_ca.clone(),
+            journal_tls_auth_clients: self.journal_tls_auth_clients,
+        }
+    }
 }
 
 /// A node's configuration from flags and file, plus its data directory.
@@ -86,6 +130,8 @@ pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
         }
         None => FileConfig::default(),
     };
+    let file_tls = file.tls()?;
+    let file_journal_security = file.journal_security();
     let journal: Vec<String> = args
         .journal
         .or(file.journal)
@@ -101,6 +147,10 @@ pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
     let port = args.port.or(file.port).unwrap_or(6379);
     let bind = args.bind.or(file.bind).unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let mut config = NodeConfig::new(journal, SocketAddr::new(bind, port));
+    config.tls = args.tls.or(file_tls).client_tls(bind, 0)?;
+    // Redis's `port 0`: no plain port when a TLS port is set.
+    config.serve_plain = port != 0 || config.tls.is_none();
+    config.journal_security = args.journal_security.or(file_journal_security).link_security(false)?;
     if let Some(ms) = args.lease_ms.or(file.lease_ms) {
         config.lease = Duration::from_millis(ms);
     }
@@ -149,8 +199,9 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let journal = config.journal.join(",");
         let node = MemoryNode::start(config).await.context("starting the memory node")?;
+        let tls = node.tls_local_addr().map(|a| format!(" tls={a}")).unwrap_or_default();
         println!(
-            "memory node ready: listen={} node_id={} journal={journal} data_dir={}",
+            "memory node ready: listen={}{tls} node_id={} journal={journal} data_dir={}",
             node.local_addr(),
             node.id(),
             data_dir.display()
@@ -212,6 +263,13 @@ pub struct DevArgs {
     /// How often the snapshot service checks freshness (BGSAVE is at once).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     snapshot_interval: Duration,
+    /// RESP over TLS: the primary on --tls-port, the replica on the next port.
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+    /// The journal's cluster secret file (default: DATA_DIR/cluster-secret,
+    /// made at first start).
+    #[arg(long, env = "MEMOIR_CLUSTER_SECRET_FILE")]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 /// `memoir dev`: three journal replicas, a primary and a replica in one
@@ -229,11 +287,24 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         .map(|(i, addr)| (i as u64 + 1, addr.to_string()))
         .collect();
     prepare_dir(&args.data_dir)?;
+    let secret_file = match args.cluster_secret_file.clone() {
+        Some(path) => path,
+        None => dev_cluster_secret(&args.data_dir)?,
+    };
+    let journal_security = JournalSecurityArgs {
+        cluster_secret_file: Some(secret_file.clone()),
+        ..JournalSecurityArgs::default()
+    }
+    .link_security(true)?;
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    let primary_tls = args.tls.client_tls(loopback, 0)?;
+    let replica_tls = args.tls.client_tls(loopback, 1)?;
     runtime()?.block_on(async move {
         let mut replicas = Vec::new();
         for (id, addr) in peers.keys().zip(&journal_addrs) {
             let dir = args.data_dir.join(format!("journal-{id}"));
-            let config = ReplicaConfig::new(*id, *addr, peers.clone(), dir.clone());
+            let mut config = ReplicaConfig::new(*id, *addr, peers.clone(), dir.clone());
+            config.security = journal_security.clone();
             let replica = Replica::start(config)
                 .await
                 .with_context(|| format!("starting journal replica {id} in {}", dir.display()))?;
@@ -247,6 +318,7 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         service_config.min_log_ratio = args.snapshot_min_log_ratio;
         service_config.interval = args.snapshot_interval;
         service_config.idle_priority = true;
+        service_config.journal_security = journal_security.clone();
         let service = SnapshotService::start(service_config).context("starting the snapshot service")?;
         let source = StoreSource::open(&store).with_context(|| format!("opening snapshot store {}", store.display()))?;
         let snapshots = Snapshots(Some(Arc::new(source)));
@@ -255,19 +327,26 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         primary_config.lease = lease;
         primary_config.lease_margin = lease / 4;
         primary_config.snapshots = snapshots;
+        primary_config.journal_security = journal_security;
+        primary_config.tls = primary_tls;
         let mut replica_config = primary_config.clone();
         replica_config.listen = SocketAddr::from(([127, 0, 0, 1], replica_port));
+        replica_config.tls = replica_tls;
         // The second node waits a lease longer before contesting, so after a
         // restart the primary comes back on the first port.
         replica_config.election_delay = lease;
         let primary = MemoryNode::start(primary_config).await.context("starting the primary")?;
         let replica = MemoryNode::start(replica_config).await.context("starting the replica")?;
         println!(
-            "memoir dev: journal={} data_dir={} snapshot_store={}",
+            "memoir dev: journal={} data_dir={} snapshot_store={} cluster_secret_file={}",
             journal.join(","),
             args.data_dir.display(),
-            store.display()
+            store.display(),
+            secret_file.display()
         );
+        if let (Some(p), Some(r)) = (primary.tls_local_addr(), replica.tls_local_addr()) {
+            println!("memoir dev: RESP over TLS on {p} and {r}");
+        }
         println!(
             "memoir dev: memory nodes on {} (primary once elected) and {} (replica)",
             primary.local_addr(),
@@ -342,6 +421,8 @@ pub struct SnapshotArgs {
     /// Run at idle CPU priority (for a machine shared with a primary).
     #[arg(long)]
     idle: bool,
+    #[command(flatten)]
+    journal_security: JournalSecurityArgs,
 }
 
 /// `memoir snapshot`: the snapshot service as its own process.
@@ -361,6 +442,7 @@ pub fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     config.max_files = args.files;
     config.databases = args.databases;
     config.idle_priority = args.idle;
+    config.journal_security = args.journal_security.link_security(false)?;
     let service = SnapshotService::start(config).context("starting the snapshot service")?;
     println!("snapshot service ready: store={}", args.store.display());
     let stats = std::sync::Arc::clone(&service.stats);

@@ -5,16 +5,19 @@ use std::time::Duration;
 
 use memoir_journal::client::replica_status;
 
+use crate::security::JournalSecurityArgs;
+
 /// Asks every replica in `addrs` (comma-separated) for its status and prints
 /// one `key=value` line each. Exits non-zero if no replica answers or if
 /// they do not agree on a single raft leader.
-pub fn journal(addrs: &str) -> anyhow::Result<ExitCode> {
+pub fn journal(addrs: &str, security: &JournalSecurityArgs) -> anyhow::Result<ExitCode> {
+    let security = security.link_security(false)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut answered = 0;
         let mut leaders = std::collections::BTreeSet::new();
         for addr in addrs.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            match replica_status(addr, Duration::from_secs(2)).await {
+            match replica_status(addr, &security, Duration::from_secs(2)).await {
                 Ok(s) => {
                     answered += 1;
                     if let Some(leader) = s.raft_leader {

@@ -381,3 +381,49 @@ async fn memoir_status_reports_every_replica_and_one_leader() {
     assert_eq!(text.lines().filter(|l| l.starts_with("replica ")).count(), 3, "{text}");
     assert!(text.contains(&format!("id={raft_leader} role=leader")), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memoir_journal_with_a_cluster_secret_admits_only_its_holders() {
+    let cluster = Cluster::start_with_flags(
+        |_, _| None,
+        |dir| {
+            let secret = dir.join("cluster-secret");
+            std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").expect("write the secret");
+            vec!["--cluster-secret-file".into(), secret.display().to_string()]
+        },
+    );
+    let secret = cluster.dir.path().join("cluster-secret");
+    let wrong = cluster.dir.path().join("wrong-secret");
+    std::fs::write(&wrong, "not-the-cluster-secret-at-all").expect("write the wrong secret");
+    let status = |secret_file: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_memoir"));
+        command.args(["status", "--journal", &cluster.addrs().join(",")]);
+        command.env_remove("MEMOIR_CLUSTER_SECRET_FILE");
+        if let Some(path) = secret_file {
+            command.arg("--cluster-secret-file").arg(path);
+        }
+        command.output().expect("run memoir status")
+    };
+    // The replicas elect a leader among themselves (peer links authenticate).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let output = loop {
+        let output = status(Some(&secret));
+        if output.status.success() || std::time::Instant::now() > deadline {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("role=leader")).count(), 1, "{text}");
+
+    let output = status(None);
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(!output.status.success(), "{text}");
+    assert_eq!(text.matches("requires the cluster secret").count(), 3, "{text}");
+
+    let output = status(Some(&wrong));
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(!output.status.success(), "{text}");
+    assert_eq!(text.matches("does not know this cluster's secret").count(), 3, "{text}");
+}

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use memoir_journal::client::{replica_status, ClientOptions, JournalClient};
-use memoir_journal::{IoMode, LeaderId, Log, LogOptions};
+use memoir_journal::{IoMode, LeaderId, LinkSecurity, Log, LogOptions};
 use tokio::process::{Child, Command};
 
 use crate::stats::{fsync_reference, latency_histogram, record, scratch_dir};
@@ -253,7 +253,7 @@ async fn replicated(args: &Args, dir: PathBuf) -> anyhow::Result<Measured> {
     let me = LeaderId::random();
     client.set_leader(me, LeaderId::NONE).await?;
     let groups_at = |addr: String| async move {
-        replica_status(&addr, Duration::from_secs(2))
+        replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(2))
             .await
             .map(|s| (s.log_groups, s.io))
     };
@@ -287,7 +287,7 @@ async fn wait_for_leader(addrs: &[String]) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         for addr in addrs {
-            if let Ok(status) = replica_status(addr, Duration::from_millis(300)).await {
+            if let Ok(status) = replica_status(addr, &LinkSecurity::none(), Duration::from_millis(300)).await {
                 if status.role == "leader" {
                     return Ok(addr.clone());
                 }

@@ -20,5 +20,6 @@ pub mod resp;
 
 pub use error::{Error, Result};
 pub use node::{
-    LoadProgress, LoadedSnapshot, MemoryNode, NodeBuilder, NodeConfig, Role, SnapshotSource, SnapshotSummary, Snapshots,
+    ClientTls, ClientTlsFiles, LoadProgress, LoadedSnapshot, MemoryNode, NodeBuilder, NodeConfig, Role, SnapshotSource,
+    SnapshotSummary, Snapshots,
 };

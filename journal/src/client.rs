@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::ids::{LeaderId, WriterId};
+use crate::link::{LinkReader, LinkSecurity, LinkWriter};
 use crate::log_checksum::LogChecksum;
 use crate::seq::Seq;
 use crate::server::handshake;
@@ -31,6 +31,8 @@ pub struct ClientOptions {
     /// [`ClientError::Unavailable`] (no quorum reachable, for example).
     pub deadline: Duration,
     pub connect_timeout: Duration,
+    /// TLS and the cluster secret, as the replicas require them.
+    pub security: LinkSecurity,
 }
 
 impl ClientOptions {
@@ -39,6 +41,7 @@ impl ClientOptions {
             replicas,
             deadline: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(1),
+            security: LinkSecurity::none(),
         }
     }
 }
@@ -194,17 +197,26 @@ impl JournalClient {
 }
 
 /// Status of one replica, asked directly.
-pub async fn replica_status(addr: &str, timeout: Duration) -> Result<StatusReport, ClientError> {
-    match request_once(addr, RequestBody::Status, timeout).await? {
+pub async fn replica_status(
+    addr: &str,
+    security: &LinkSecurity,
+    timeout: Duration,
+) -> Result<StatusReport, ClientError> {
+    match request_once(addr, security, RequestBody::Status, timeout).await? {
         ResponseBody::Status(report) => Ok(*report),
         other => Err(unexpected(other)),
     }
 }
 
 /// One request to one replica on a fresh connection.
-pub async fn request_once(addr: &str, body: RequestBody, timeout: Duration) -> Result<ResponseBody, ClientError> {
+pub async fn request_once(
+    addr: &str,
+    security: &LinkSecurity,
+    body: RequestBody,
+    timeout: Duration,
+) -> Result<ResponseBody, ClientError> {
     let work = async {
-        let mut conn = Connection::open(addr, timeout).await?;
+        let mut conn = Connection::open(addr, security, timeout).await?;
         conn.send(&Request { id: 1, body }).await?;
         let frame = conn.reader.next().await.map_err(wire_err)?;
         if frame.kind != FrameKind::Response {
@@ -234,17 +246,18 @@ fn wire_err(e: WireError) -> ClientError {
 }
 
 struct Connection {
-    writer: tokio::net::tcp::OwnedWriteHalf,
-    reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: LinkWriter,
+    reader: FrameReader<LinkReader>,
     addr: String,
 }
 
 impl Connection {
-    async fn open(addr: &str, timeout: Duration) -> Result<Connection, ClientError> {
+    async fn open(addr: &str, security: &LinkSecurity, timeout: Duration) -> Result<Connection, ClientError> {
         let connect = async {
-            let mut stream = TcpStream::connect(addr).await.map_err(WireError::Io)?;
-            stream.set_nodelay(true).map_err(WireError::Io)?;
-            handshake(&mut stream, Role::Client).await?;
+            let mut stream = security.dial(addr).await?;
+            handshake(&mut stream, Role::Client, security.secret())
+                .await
+                .map_err(|e| security.explain_handshake_failure(e))?;
             Ok::<_, WireError>(stream)
         };
         let stream = tokio::time::timeout(timeout, connect)
@@ -262,7 +275,8 @@ impl Connection {
     async fn send(&mut self, request: &Request) -> Result<(), ClientError> {
         let mut out = BytesMut::new();
         encode_frame(FrameKind::Request, &encode_body(request), &mut out);
-        self.writer.write_all(&out).await.map_err(|e| wire_err(e.into()))
+        self.writer.write_all(&out).await.map_err(|e| wire_err(e.into()))?;
+        self.writer.flush().await.map_err(|e| wire_err(e.into()))
     }
 }
 
@@ -380,7 +394,7 @@ impl Driver {
                             next = self.ops.try_recv().ok();
                         }
                     }
-                    if conn.writer.write_all(&out).await.is_err() {
+                    if conn.writer.write_all(&out).await.is_err() || conn.writer.flush().await.is_err() {
                         return false;
                     }
                 }
@@ -448,7 +462,7 @@ impl Driver {
         }
         self.turn = (self.turn + 1) % n.max(1);
         for addr in candidates {
-            match Connection::open(&addr, self.options.connect_timeout).await {
+            match Connection::open(&addr, &self.options.security, self.options.connect_timeout).await {
                 Ok(conn) => return Some(conn),
                 Err(e) => self.last_error = e.to_string(),
             }
@@ -457,7 +471,7 @@ impl Driver {
     }
 }
 
-async fn read_response(reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>) -> Result<Response, WireError> {
+async fn read_response(reader: &mut FrameReader<LinkReader>) -> Result<Response, WireError> {
     let frame = reader.next().await?;
     if frame.kind != FrameKind::Response {
         return Err(WireError::Unexpected(frame.kind));
@@ -483,7 +497,7 @@ impl Subscription {
                 let n = self.options.replicas.len().max(1);
                 let addr = self.options.replicas[self.turn % n].clone();
                 self.turn += 1;
-                match Connection::open(&addr, self.options.connect_timeout).await {
+                match Connection::open(&addr, &self.options.security, self.options.connect_timeout).await {
                     Ok(mut conn) => {
                         let request = Request {
                             id: 1,

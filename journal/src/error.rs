@@ -42,6 +42,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A TLS or authentication setting that cannot be used (unreadable
+    /// PEM file, key not matching its certificate...).
+    #[error("security configuration: {0}")]
+    Security(String),
+
     #[error("journal directory {path} is locked by another process")]
     Locked { path: PathBuf },
 

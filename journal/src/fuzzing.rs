@@ -59,6 +59,9 @@ pub fn journal_frame(data: &[u8]) {
             FrameKind::Request => drop(decode_body::<Request>("request", &frame.body)),
             FrameKind::Response => drop(decode_body::<Response>("response", &frame.body)),
             FrameKind::Raft => drop(raft::prelude::Message::parse_from_bytes(&frame.body)),
+            FrameKind::AuthChallenge => drop(crate::auth::AuthChallenge::decode(&frame.body)),
+            FrameKind::AuthReply => drop(crate::auth::AuthReply::decode(&frame.body)),
+            FrameKind::AuthProof => drop(crate::auth::AuthProof::decode(&frame.body)),
         }
     }
     // Raft entries as stored in the log, and the commands inside them.

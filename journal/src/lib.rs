@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod checkpoint;
 pub mod client;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod fuzzing;
 mod hard_state;
 pub mod ids;
 pub mod io;
+pub mod link;
 mod log;
 pub mod log_checksum;
 pub mod node;
@@ -38,12 +40,14 @@ pub mod segment;
 pub mod seq;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod wire;
 mod writer;
 
 pub use error::{Error, Result};
 pub use ids::{LeaderId, NodeId, WriterId};
 pub use io::{IoKind, IoMode};
+pub use link::{JournalTlsFiles, LinkSecurity};
 pub use log::{sync_directory, Entry, Log, LogOptions, LogStats, LogStatus, Pending};
 pub use recovery::RecoveryMode;
 pub use seq::{Appended, Seq};

@@ -10,13 +10,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 use protobuf::Message as _;
 use raft::prelude::Message;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::auth::{self, ClusterSecret};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
+use crate::link::{LinkReader, LinkSecurity, LinkStream, LinkWriter};
 use crate::log::{Log, LogOptions};
 use crate::log_checksum::LogChecksum;
 use crate::node::{self, accepted_payload, Input, NodeHandle, NodeOptions, ProposeError, ReplicaShared, Transport};
@@ -42,6 +44,9 @@ pub struct ReplicaConfig {
     /// Bound on raft messages queued for one peer; beyond it messages are
     /// dropped (raft retransmits).
     pub peer_queue: usize,
+    /// How peer and client links are secured (TLS, cluster secret): the
+    /// same for links this replica accepts and the ones it opens.
+    pub security: LinkSecurity,
 }
 
 impl ReplicaConfig {
@@ -55,6 +60,7 @@ impl ReplicaConfig {
             log: LogOptions::default(),
             node: NodeOptions::new(id, voters),
             peer_queue: 4096,
+            security: LinkSecurity::none(),
         }
     }
 }
@@ -105,6 +111,14 @@ impl Replica {
             .local_addr()
             .map_err(|e| Error::io("reading the address of", PathBuf::from(config.listen.to_string()), e))?;
 
+        if !local_addr.ip().is_loopback() && !config.security.authenticates_clients() {
+            warn!(
+                listen = %local_addr,
+                "journal replica listening beyond loopback without authentication: anyone who can connect can \
+                 append and change the leader; set --cluster-secret-file or journal TLS with client certificates"
+            );
+        }
+
         let mut tasks = Vec::new();
         let mut peer_queues = BTreeMap::new();
         for (&peer, addr) in &config.peers {
@@ -114,10 +128,13 @@ impl Replica {
             let (tx, rx) = mpsc::channel::<Message>(config.peer_queue);
             peer_queues.insert(peer, tx);
             tasks.push(tokio::spawn(peer_sender(
-                config.id,
-                incarnation,
-                peer,
-                addr.clone(),
+                PeerLink {
+                    me: config.id,
+                    incarnation,
+                    peer,
+                    addr: addr.clone(),
+                    security: config.security.clone(),
+                },
                 rx,
             )));
         }
@@ -129,6 +146,8 @@ impl Replica {
             shared: shared.clone(),
             inbox: node.inbox.clone(),
             peers: config.peers.clone(),
+            security: config.security.clone(),
+            refusals: RefusalLog::default(),
         });
         tasks.push(tokio::spawn(accept_loop(listener, ctx)));
         info!(id = config.id, listen = %local_addr, "journal replica serving");
@@ -239,7 +258,7 @@ async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Re
         if id == config.id {
             continue;
         }
-        if let Ok(status) = crate::client::replica_status(addr, Duration::from_secs(1)).await {
+        if let Ok(status) = crate::client::replica_status(addr, &config.security, Duration::from_secs(1)).await {
             if status.role == "leader" {
                 leader = Some(addr.clone());
                 break;
@@ -253,6 +272,7 @@ async fn fetch_from_leader(log: &Log, config: &ReplicaConfig) -> std::result::Re
     loop {
         let body = crate::client::request_once(
             &addr,
+            &config.security,
             RequestBody::FetchRaw {
                 from: log.next_seq(),
                 max_bytes: 4 << 20,
@@ -306,13 +326,25 @@ impl Transport for PeerTransport {
     }
 }
 
+/// Where and how one replica sends raft messages to one peer.
+struct PeerLink {
+    me: NodeId,
+    incarnation: u64,
+    peer: NodeId,
+    addr: String,
+    security: LinkSecurity,
+}
+
 /// Dials `peer` and streams raft messages to it, reconnecting with backoff.
-async fn peer_sender(me: NodeId, incarnation: u64, peer: NodeId, addr: String, mut queue: mpsc::Receiver<Message>) {
+async fn peer_sender(link: PeerLink, mut queue: mpsc::Receiver<Message>) {
+    let PeerLink { peer, ref addr, .. } = link;
     let mut backoff = Duration::from_millis(20);
+    let mut refused_logged = false;
     loop {
-        match connect_peer(me, incarnation, &addr).await {
+        match connect_peer(&link).await {
             Ok(mut stream) => {
                 backoff = Duration::from_millis(20);
+                refused_logged = false;
                 debug!(peer, %addr, "peer link up");
                 let mut out = BytesMut::new();
                 loop {
@@ -325,14 +357,26 @@ async fn peer_sender(me: NodeId, incarnation: u64, peer: NodeId, addr: String, m
                             Err(_) => break,
                         }
                     }
-                    if let Err(e) = stream.write_all(&out).await {
+                    let written = match stream.write_all(&out).await {
+                        Ok(()) => stream.flush().await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = written {
                         debug!(peer, error = %e, "peer link down");
                         break;
                     }
                 }
             }
             Err(e) => {
-                debug!(peer, %addr, error = %e, "cannot reach peer");
+                // A refused handshake is a configuration problem an
+                // operator must see (once per outage); unreachable peers
+                // are routine.
+                if matches!(e, WireError::Handshake(_) | WireError::Auth(_) | WireError::Tls(_)) && !refused_logged {
+                    warn!(peer, %addr, error = %e, "peer link refused");
+                    refused_logged = true;
+                } else {
+                    debug!(peer, %addr, error = %e, "cannot reach peer");
+                }
                 // Messages queued while the peer is unreachable are stale.
                 while queue.try_recv().is_ok() {}
                 tokio::time::sleep(backoff).await;
@@ -349,25 +393,47 @@ fn push_raft_frame(message: &Message, out: &mut BytesMut) {
     }
 }
 
-async fn connect_peer(me: NodeId, incarnation: u64, addr: &str) -> std::result::Result<TcpStream, WireError> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+async fn connect_peer(link: &PeerLink) -> std::result::Result<LinkStream, WireError> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(2), link.security.dial(&link.addr))
         .await
         .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
-    stream.set_nodelay(true)?;
-    handshake(&mut stream, Role::Peer { from: me, incarnation }).await?;
+    let role = Role::Peer {
+        from: link.me,
+        incarnation: link.incarnation,
+    };
+    handshake(&mut stream, role, link.security.secret())
+        .await
+        .map_err(|e| link.security.explain_handshake_failure(e))?;
     Ok(stream)
 }
 
-/// The client side of the handshake.
-pub async fn handshake(stream: &mut TcpStream, role: Role) -> std::result::Result<NodeId, WireError> {
-    let hello = Hello {
-        magic: PROTOCOL_MAGIC,
-        version: PROTOCOL_VERSION,
-        role,
+/// The client side of the handshake: the cluster-secret challenge-response
+/// if we have a secret, then `Hello`.
+pub async fn handshake<S>(
+    stream: &mut S,
+    role: Role,
+    secret: Option<&ClusterSecret>,
+) -> std::result::Result<NodeId, WireError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(&mut *stream);
+    // The server sends nothing past its HelloReply until asked, so this
+    // reader holds no bytes of later frames when it is dropped.
+    let mut reader = FrameReader::new(read);
+    let exchange = async {
+        if let Some(secret) = secret {
+            auth::authenticate_to_server(&mut reader, &mut write, secret).await?;
+        }
+        let hello = Hello {
+            magic: PROTOCOL_MAGIC,
+            version: PROTOCOL_VERSION,
+            role,
+        };
+        write_frame(&mut write, FrameKind::Hello, &encode_body(&hello)).await?;
+        reader.next().await
     };
-    write_frame(stream, FrameKind::Hello, &encode_body(&hello)).await?;
-    let mut reader = FrameReader::new(&mut *stream);
-    let frame = tokio::time::timeout(Duration::from_secs(5), reader.next())
+    let frame = tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
         .map_err(|_| WireError::Handshake("no handshake reply".into()))??;
     if frame.kind != FrameKind::HelloReply {
@@ -384,6 +450,36 @@ struct SessionContext {
     shared: Arc<ReplicaShared>,
     inbox: crossbeam_channel::Sender<Input>,
     peers: BTreeMap<NodeId, String>,
+    security: LinkSecurity,
+    refusals: RefusalLog,
+}
+
+/// Refused connections are logged as warnings at most once every
+/// `REFUSAL_LOG_INTERVAL` (a misconfigured client retries several times a
+/// second); the others go to debug, with a count in the next warning.
+const REFUSAL_LOG_INTERVAL: std::time::Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct RefusalLog {
+    /// (when the last warning was logged, refusals since then)
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn refused(&self, remote: SocketAddr, error: &WireError) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let due = state.0.is_none_or(|last| last.elapsed() >= REFUSAL_LOG_INTERVAL);
+        if due {
+            let suppressed = state.1;
+            *state = (Some(std::time::Instant::now()), 0);
+            drop(state);
+            warn!(%remote, %error, suppressed, "connection refused");
+        } else {
+            state.1 += 1;
+            drop(state);
+            debug!(%remote, %error, "connection refused");
+        }
+    }
 }
 
 /// Accepts connections. Each connection's task lives in this task's
@@ -399,9 +495,10 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<SessionContext>) {
             Ok((stream, remote)) => {
                 let ctx = ctx.clone();
                 connections.spawn(async move {
-                    if let Err(e) = serve_connection(stream, ctx).await {
+                    if let Err(e) = serve_connection(stream, ctx.clone()).await {
                         match e {
                             WireError::Closed => {}
+                            WireError::Auth(_) | WireError::Tls(_) => ctx.refusals.refused(remote, &e),
                             other => debug!(%remote, error = %other, "connection closed"),
                         }
                     }
@@ -415,24 +512,25 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<SessionContext>) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, ctx: Arc<SessionContext>) -> std::result::Result<(), WireError> {
-    stream.set_nodelay(true)?;
+async fn serve_connection(tcp: TcpStream, ctx: Arc<SessionContext>) -> std::result::Result<(), WireError> {
+    let stream = ctx.security.accept(tcp).await?;
     let (read_half, mut write_half) = stream.into_split();
     let mut reader = FrameReader::new(read_half);
-    let frame = tokio::time::timeout(Duration::from_secs(10), reader.next())
+    let greeting = tokio::time::timeout(Duration::from_secs(10), greet(&mut reader, &mut write_half, &ctx))
         .await
-        .map_err(|_| WireError::Handshake("no hello".into()))??;
-    if frame.kind != FrameKind::Hello {
-        return Err(WireError::Unexpected(frame.kind));
-    }
-    let hello: Hello = decode_body("hello", &frame.body)?;
-    if hello.magic != PROTOCOL_MAGIC || hello.version != PROTOCOL_VERSION {
-        let reply = HelloReply::Refused {
-            reason: format!("this replica speaks protocol version {PROTOCOL_VERSION}"),
-        };
-        write_frame(&mut write_half, FrameKind::HelloReply, &encode_body(&reply)).await?;
-        return Err(WireError::Handshake(format!("peer sent version {}", hello.version)));
-    }
+        .map_err(|_| WireError::Handshake("no hello".into()))
+        .and_then(|greeting| greeting);
+    let hello = match greeting {
+        Ok(hello) => hello,
+        Err(e) => {
+            if !matches!(e, WireError::Closed | WireError::Io(_)) {
+                // Tell the other side why, so that its operator sees it.
+                let reply = HelloReply::Refused { reason: e.to_string() };
+                let _ = write_frame(&mut write_half, FrameKind::HelloReply, &encode_body(&reply)).await;
+            }
+            return Err(e);
+        }
+    };
     let welcome = HelloReply::Welcome {
         version: PROTOCOL_VERSION,
         node: ctx.shared.id,
@@ -454,9 +552,47 @@ async fn serve_connection(stream: TcpStream, ctx: Arc<SessionContext>) -> std::r
     }
 }
 
+/// The server side of the handshake up to `Hello`: authenticates the
+/// client if this replica has a cluster secret, checks the version.
+async fn greet(
+    reader: &mut FrameReader<LinkReader>,
+    writer: &mut LinkWriter,
+    ctx: &SessionContext,
+) -> std::result::Result<Hello, WireError> {
+    let mut frame = reader.next().await?;
+    match (frame.kind, ctx.security.secret()) {
+        (FrameKind::AuthChallenge, Some(secret)) => {
+            auth::authenticate_client(&frame, reader, writer, secret).await?;
+            frame = reader.next().await?;
+        }
+        (FrameKind::AuthChallenge, None) => {
+            return Err(WireError::Handshake(
+                "this replica has no cluster secret configured, and the client offered one".into(),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(WireError::Auth(
+                "this replica requires the cluster secret (--cluster-secret-file)".into(),
+            ))
+        }
+        (_, None) => {}
+    }
+    if frame.kind != FrameKind::Hello {
+        return Err(WireError::Unexpected(frame.kind));
+    }
+    let hello: Hello = decode_body("hello", &frame.body)?;
+    if hello.magic != PROTOCOL_MAGIC || hello.version != PROTOCOL_VERSION {
+        return Err(WireError::Handshake(format!(
+            "this replica speaks protocol version {PROTOCOL_VERSION}, the client {}",
+            hello.version
+        )));
+    }
+    Ok(hello)
+}
+
 async fn serve_peer(
     from: NodeId,
-    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    mut reader: FrameReader<LinkReader>,
     ctx: Arc<SessionContext>,
 ) -> std::result::Result<(), WireError> {
     loop {
@@ -492,8 +628,8 @@ fn send_input(inbox: &crossbeam_channel::Sender<Input>, input: Input) -> std::re
 }
 
 async fn serve_client(
-    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut reader: FrameReader<LinkReader>,
+    mut writer: LinkWriter,
     ctx: Arc<SessionContext>,
 ) -> std::result::Result<(), WireError> {
     let (responses, mut outgoing) = mpsc::channel::<Response>(4096);
@@ -508,7 +644,7 @@ async fn serve_client(
                     Err(_) => break,
                 }
             }
-            if writer.write_all(&out).await.is_err() {
+            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
                 return;
             }
         }
@@ -523,7 +659,7 @@ async fn serve_client(
 /// proposal's outcome, streaming a subscription) live in `tasks` and end
 /// with the connection.
 async fn client_requests(
-    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    reader: &mut FrameReader<LinkReader>,
     responses: &mpsc::Sender<Response>,
     ctx: &Arc<SessionContext>,
 ) -> std::result::Result<(), WireError> {

@@ -4,8 +4,10 @@
 //! frame = len: u32 LE | crc: u32 LE | kind: u8 | body (len - 1 bytes)
 //!         crc = CRC32C(kind | body); len counts kind + body, at most MAX_FRAME_LEN
 //! ```
-//! The first frame each way is the handshake (`Hello`, `HelloReply`), which
-//! fixes the protocol version. Peer links then carry `Raft` frames (one
+//! The first frames each way are the handshake: the cluster-secret
+//! challenge-response when configured (`AuthChallenge`, `AuthReply`,
+//! `AuthProof`; see `auth.rs`), then `Hello`, `HelloReply`, which fix the
+//! protocol version. With TLS all of this runs inside the TLS session. Peer links then carry `Raft` frames (one
 //! protobuf-encoded raft message each); client links carry `Request` and
 //! `Response` frames (postcard-encoded, each with a request id so that many
 //! requests can be in flight). Documented in docs/format.md ("Journal wire
@@ -39,6 +41,10 @@ pub enum FrameKind {
     Raft = 3,
     Request = 4,
     Response = 5,
+    /// Cluster-secret authentication (`auth.rs`), before `Hello`.
+    AuthChallenge = 6,
+    AuthReply = 7,
+    AuthProof = 8,
 }
 
 impl FrameKind {
@@ -49,6 +55,9 @@ impl FrameKind {
             3 => FrameKind::Raft,
             4 => FrameKind::Request,
             5 => FrameKind::Response,
+            6 => FrameKind::AuthChallenge,
+            7 => FrameKind::AuthReply,
+            8 => FrameKind::AuthProof,
             _ => return None,
         })
     }
@@ -72,8 +81,12 @@ pub enum WireError {
     Unexpected(FrameKind),
     #[error("undecodable {what}: {reason}")]
     Body { what: &'static str, reason: String },
-    #[error("protocol mismatch: {0}")]
+    #[error("handshake refused: {0}")]
     Handshake(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +172,8 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, kind: FrameKind, body
     let mut out = BytesMut::new();
     encode_frame(kind, body, &mut out);
     w.write_all(&out).await?;
+    // TLS buffers what it encrypts until flushed.
+    w.flush().await?;
     Ok(())
 }
 

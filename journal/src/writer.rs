@@ -692,6 +692,7 @@ fn duplicate(e: &Error) -> Error {
             next: *next,
         },
         Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+        Error::Security(s) => Error::Security(s.clone()),
         Error::Locked { path } => Error::Locked { path: path.clone() },
         Error::Closed => Error::Closed,
     }

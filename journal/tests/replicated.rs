@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use memoir_journal::client::{replica_status, ClientError, ClientOptions, JournalClient};
 use memoir_journal::server::{Replica, ReplicaConfig};
+use memoir_journal::LinkSecurity;
 use memoir_journal::{LeaderId, Seq};
 
 fn free_addr() -> SocketAddr {
@@ -72,7 +73,9 @@ impl Cluster {
     async fn raft_leader(&self) -> u64 {
         for _ in 0..200 {
             for addr in &self.addrs {
-                if let Ok(status) = replica_status(&addr.to_string(), Duration::from_millis(200)).await {
+                if let Ok(status) =
+                    replica_status(&addr.to_string(), &LinkSecurity::none(), Duration::from_millis(200)).await
+                {
                     if status.role == "leader" {
                         return status.node;
                     }
@@ -183,7 +186,9 @@ async fn progress_continues_without_a_follower_and_it_catches_up() {
     let addr = cluster.addrs[follower as usize - 1].to_string();
     let mut caught_up = false;
     for _ in 0..200 {
-        let status = replica_status(&addr, Duration::from_secs(1)).await.unwrap();
+        let status = replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1))
+            .await
+            .unwrap();
         if status.applied.0 >= 101 {
             caught_up = true;
             break;
@@ -311,7 +316,9 @@ async fn a_wiped_follower_catches_up_through_a_raft_snapshot_after_trim() {
     let addr = cluster.addrs[follower as usize - 1].to_string();
     let mut caught_up = false;
     for _ in 0..400 {
-        let status = replica_status(&addr, Duration::from_secs(1)).await.unwrap();
+        let status = replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1))
+            .await
+            .unwrap();
         if status.applied >= last {
             caught_up = true;
             break;
@@ -325,12 +332,17 @@ async fn a_wiped_follower_catches_up_through_a_raft_snapshot_after_trim() {
     options.deadline = Duration::from_secs(5);
     let direct = JournalClient::new(options);
     for _ in 0..200 {
-        if replica_status(&addr, Duration::from_secs(1)).await.unwrap().applied >= seq {
+        if replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .applied
+            >= seq
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let from = replica_status(&addr, Duration::from_secs(1))
+    let from = replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1))
         .await
         .unwrap()
         .first_retained;

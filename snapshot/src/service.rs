@@ -52,6 +52,8 @@ pub struct ServiceConfig {
     /// How often the shadow replica catches up with the journal (at once
     /// when a snapshot is wanted).
     pub catch_up_interval: Duration,
+    /// TLS and the cluster secret for the links to the journal.
+    pub journal_security: memoir_journal::LinkSecurity,
 }
 
 impl ServiceConfig {
@@ -68,6 +70,7 @@ impl ServiceConfig {
             databases: 16,
             idle_priority: false,
             catch_up_interval: Duration::from_secs(1),
+            journal_security: memoir_journal::LinkSecurity::none(),
         }
     }
 }
@@ -214,7 +217,9 @@ async fn run(
     stats
         .last_snapshot_seq
         .store(shadow.last_snapshot_seq, Ordering::Release);
-    let client = JournalClient::new(ClientOptions::new(config.journal.clone()));
+    let mut options = ClientOptions::new(config.journal.clone());
+    options.security = config.journal_security.clone();
+    let client = JournalClient::new(options);
     let mut requested = false;
     // A snapshot is wanted through this seq (the committed end when the
     // decision was made); taken once the replay gets there.

@@ -112,6 +112,8 @@ pub struct Cluster {
     pub ports: Vec<u16>,
     /// peers flag per replica (proxies may stand in for peers).
     peers_flag: Vec<String>,
+    /// Extra flags for every replica (security settings, for example).
+    extra_flags: Vec<String>,
     children: Vec<Option<Child>>,
 }
 
@@ -119,7 +121,17 @@ impl Cluster {
     /// Three replicas; `link(from, to)` gives the address replica `from`
     /// dials for replica `to` (for proxies), or `None` for the direct one.
     pub fn start_with(links: impl Fn(u64, u64) -> Option<String>) -> Cluster {
+        Cluster::start_with_flags(links, |_| Vec::new())
+    }
+
+    /// As `start_with`, with extra replica flags made from the cluster's
+    /// directory (where a test puts its secret or certificate files).
+    pub fn start_with_flags(
+        links: impl Fn(u64, u64) -> Option<String>,
+        flags: impl Fn(&std::path::Path) -> Vec<String>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
+        let extra_flags = flags(dir.path());
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let mut peers_flag = Vec::new();
         for from in 1..=3u64 {
@@ -140,6 +152,7 @@ impl Cluster {
             dir,
             ports,
             peers_flag,
+            extra_flags,
             children: vec![None, None, None],
         };
         for id in 1..=3 {
@@ -175,6 +188,7 @@ impl Cluster {
             .args(["--listen", &self.addr(id)])
             .args(["--peers", &self.peers_flag[id as usize - 1]])
             .args(["--tick-ms", "20", "--segment-size-mib", "1", "--log", "info"])
+            .args(&self.extra_flags)
             .arg("--data-dir")
             .arg(self.data_dir(id))
             .stdout(Stdio::null())
@@ -205,7 +219,13 @@ impl Cluster {
     }
 
     pub async fn status(&self, id: u64) -> Option<StatusReport> {
-        replica_status(&self.addr(id), Duration::from_millis(500)).await.ok()
+        replica_status(
+            &self.addr(id),
+            &memoir_journal::LinkSecurity::none(),
+            Duration::from_millis(500),
+        )
+        .await
+        .ok()
     }
 
     /// The raft leader's id, waiting up to `within`.

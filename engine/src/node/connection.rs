@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use memoir_journal::tls::tokio_rustls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::{debug, warn};
 
@@ -86,8 +86,20 @@ const READ_BUFFER: usize = 16 * 1024;
 const NOT_COMMITTED: &str =
     "TRYAGAIN not acknowledged: the journal did not commit this node's write (the node stepped down); retry on the primary";
 
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, exec: ExecSender) {
-    let next_id = AtomicU64::new(1);
+/// A TLS client must finish its handshake within this time.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts clients on one listener: plain RESP, or RESP inside TLS when
+/// `tls` is given. Both kinds share one connection code, monomorphised
+/// over the stream halves, so the plain path pays nothing for TLS.
+/// `next_id` is shared by a node's listeners: connection ids stay unique.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<NodeShared>,
+    exec: ExecSender,
+    tls: Option<TlsAcceptor>,
+    next_id: Arc<AtomicU64>,
+) {
     loop {
         let (mut stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -101,7 +113,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, 
         shared.total_connections.fetch_add(1, Ordering::Relaxed);
         if shared.connected_clients.load(Ordering::Acquire) >= shared.maxclients.load(Ordering::Acquire) {
             shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            if tls.is_none() {
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            }
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -109,14 +123,38 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, 
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
         let exec = exec.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve(stream, addr, id, &shared, &exec).await;
+            match tls {
+                None => {
+                    let (read_half, write_half) = stream.into_split();
+                    serve(read_half, write_half, addr, id, &shared, &exec).await;
+                }
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        let (read_half, write_half) = tokio::io::split(tls_stream);
+                        serve(read_half, write_half, addr, id, &shared, &exec).await;
+                    }
+                    Ok(Err(e)) => debug!(%addr, error = %e, "TLS handshake failed"),
+                    Err(_) => debug!(%addr, "TLS handshake timed out"),
+                },
+            }
             shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
 
-async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeShared>, exec: &ExecSender) {
+async fn serve<R, W>(
+    read_half: R,
+    write_half: W,
+    addr: SocketAddr,
+    id: u64,
+    shared: &Arc<NodeShared>,
+    exec: &ExecSender,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (replies_tx, replies_rx) = mpsc::unbounded_channel();
     let control = Arc::new(ConnControl::default());
     if exec
@@ -131,7 +169,6 @@ async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeSh
     {
         return;
     }
-    let (read_half, write_half) = stream.into_split();
     let in_flight = Arc::new(Semaphore::new(MAX_COMMANDS_IN_FLIGHT));
     let (closed_tx, closed_rx) = oneshot::channel();
     let writer = tokio::spawn(write_replies(
@@ -149,8 +186,8 @@ async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeSh
     debug!(conn = id, %addr, "connection closed");
 }
 
-async fn read_requests(
-    mut half: OwnedReadHalf,
+async fn read_requests<R: AsyncRead + Unpin>(
+    mut half: R,
     id: u64,
     shared: &NodeShared,
     exec: &ExecSender,
@@ -232,8 +269,8 @@ async fn submit(id: u64, exec: &ExecSender, in_flight: &Semaphore, commands: Vec
     exec.send(ExecMsg::Commands { conn: id, commands }).await.is_ok()
 }
 
-async fn write_replies(
-    half: OwnedWriteHalf,
+async fn write_replies<W: AsyncWrite + Unpin>(
+    half: W,
     replies: mpsc::UnboundedReceiver<Outgoing>,
     commit: watch::Receiver<CommitState>,
     in_flight: Arc<Semaphore>,
@@ -250,8 +287,8 @@ async fn write_replies(
     let _ = closed.send(());
 }
 
-async fn write_loop(
-    mut half: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut half: W,
     mut replies: mpsc::UnboundedReceiver<Outgoing>,
     mut commit: watch::Receiver<CommitState>,
     in_flight: &Semaphore,
@@ -273,7 +310,7 @@ async fn write_loop(
                     BarrierState::Pending => {
                         // Replies keep their order: flush what is ready,
                         // then wait for this one's batch.
-                        if !out.is_empty() && half.write_all(&out).await.is_err() {
+                        if !out.is_empty() && flush_out(&mut half, &out).await.is_err() {
                             break 'outer;
                         }
                         out.clear();
@@ -294,12 +331,12 @@ async fn write_loop(
                 }
             }
             if outgoing.close {
-                let _ = half.write_all(&out).await;
+                let _ = flush_out(&mut half, &out).await;
                 let _ = half.shutdown().await;
                 break 'outer;
             }
         }
-        if !out.is_empty() && half.write_all(&out).await.is_err() {
+        if !out.is_empty() && flush_out(&mut half, &out).await.is_err() {
             break;
         }
         out.clear();
@@ -308,6 +345,13 @@ async fn write_loop(
         }
         in_flight.add_permits(written);
     }
+}
+
+/// Writes replies and flushes them: a TLS stream holds what it encrypted
+/// until flushed (a TCP stream's flush does nothing).
+async fn flush_out<W: AsyncWrite + Unpin>(half: &mut W, out: &[u8]) -> std::io::Result<()> {
+    half.write_all(out).await?;
+    half.flush().await
 }
 
 /// Waits until `barrier`'s batch has committed or failed; `None` if the

@@ -19,13 +19,16 @@ pub(crate) mod journal_stats;
 pub(crate) mod role;
 mod shared;
 pub mod snapshots;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use memoir_journal::client::{ClientOptions, JournalClient};
-use memoir_journal::LeaderId;
+use memoir_journal::tls::tokio_rustls::TlsAcceptor;
+use memoir_journal::{LeaderId, LinkSecurity};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
@@ -34,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::resp::ParserLimits;
 pub use shared::{NodeShared, Role};
 pub use snapshots::{LoadProgress, LoadedSnapshot, SnapshotSource, SnapshotSummary, Snapshots};
+pub use tls::{ClientTls, ClientTlsFiles};
 
 /// How a memory node runs. [`NodeConfig::new`] gives Redis-like, safe
 /// defaults (localhost, lease 1 s).
@@ -43,6 +47,13 @@ pub struct NodeConfig {
     pub journal: Vec<String>,
     /// Where to serve RESP (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// False: no plain listener, clients connect over TLS only (Redis's
+    /// `port 0` with a `tls-port`); `listen` is then not bound.
+    pub serve_plain: bool,
+    /// RESP over TLS on a second listener.
+    pub tls: Option<ClientTls>,
+    /// How the node's links to the journal are secured.
+    pub journal_security: LinkSecurity,
     /// The primary's lease; renewed every lease/3.
     pub lease: Duration,
     /// Extra time a replica waits past the lease before it contests, to
@@ -70,6 +81,9 @@ impl NodeConfig {
         NodeConfig {
             journal,
             listen,
+            serve_plain: true,
+            tls: None,
+            journal_security: LinkSecurity::none(),
             lease: Duration::from_secs(1),
             lease_margin: Duration::from_millis(250),
             election_delay: Duration::ZERO,
@@ -136,7 +150,8 @@ pub struct MemoryNode {
     exec: exec::ExecHandle,
     role_commands: mpsc::UnboundedSender<role::RoleCommand>,
     role_task: Option<tokio::task::JoinHandle<()>>,
-    accept_task: tokio::task::JoinHandle<()>,
+    accept_tasks: Vec<tokio::task::JoinHandle<()>>,
+    tls_local_addr: Option<SocketAddr>,
     shutdown_requested: watch::Receiver<bool>,
 }
 
@@ -166,15 +181,35 @@ impl MemoryNode {
         // Unpredictable skip-list heights: clients cannot choose scores
         // that degrade sorted-set searches (results never depend on it).
         crate::keyspace::zset::set_level_seed(rand::random());
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Listen(config.listen, e))?;
-        let local_addr = listener.local_addr().map_err(|e| Error::Listen(config.listen, e))?;
+        let plain_listener = if config.serve_plain {
+            Some(bind(config.listen).await?)
+        } else if config.tls.is_none() {
+            return Err(Error::Config(
+                "no listener: the plain port is off and no TLS port is set".into(),
+            ));
+        } else {
+            None
+        };
+        let tls_listener = match &config.tls {
+            Some(tls) => {
+                let (listener, addr) = bind(tls.listen).await?;
+                Some((listener, addr, TlsAcceptor::from(tls.config.clone())))
+            }
+            None => None,
+        };
+        let tls_local_addr = tls_listener.as_ref().map(|(_, addr, _)| *addr);
+        // Without a plain port the node is known by its TLS address.
+        let local_addr = plain_listener
+            .as_ref()
+            .map(|(_, addr)| *addr)
+            .or(tls_local_addr)
+            .unwrap_or(config.listen);
         let id = LeaderId::random();
         let (shutdown_tx, shutdown_requested) = watch::channel(false);
         let shared = Arc::new(NodeShared::new(config.clone(), id, local_addr, shutdown_tx));
         let mut options = ClientOptions::new(config.journal.clone());
         options.deadline = config.journal_deadline;
+        options.security = config.journal_security.clone();
         let client = Arc::new(JournalClient::new(options));
 
         let (role_commands, role_rx) = mpsc::unbounded_channel();
@@ -186,20 +221,45 @@ impl MemoryNode {
             role_rx,
             role_commands.clone(),
         ));
-        let accept_task = tokio::spawn(connection::accept_loop(listener, shared.clone(), exec.sender()));
-        info!(node = %id, listen = %local_addr, journal = ?config.journal, "memory node started");
+        let next_connection_id = Arc::new(AtomicU64::new(1));
+        let mut accept_tasks = Vec::new();
+        if let Some((listener, _)) = plain_listener {
+            accept_tasks.push(tokio::spawn(connection::accept_loop(
+                listener,
+                shared.clone(),
+                exec.sender(),
+                None,
+                next_connection_id.clone(),
+            )));
+        }
+        if let Some((listener, _, acceptor)) = tls_listener {
+            accept_tasks.push(tokio::spawn(connection::accept_loop(
+                listener,
+                shared.clone(),
+                exec.sender(),
+                Some(acceptor),
+                next_connection_id,
+            )));
+        }
+        info!(node = %id, listen = %local_addr, tls = ?tls_local_addr, journal = ?config.journal, "memory node started");
         Ok(MemoryNode {
             shared,
             exec,
             role_commands,
             role_task: Some(role_task),
-            accept_task,
+            accept_tasks,
+            tls_local_addr,
             shutdown_requested,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// Where the node serves RESP over TLS, if it does.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls_local_addr
     }
 
     /// This node's identity (stable for the life of the process).
@@ -267,7 +327,9 @@ impl MemoryNode {
     }
 
     fn stop_now(&mut self) {
-        self.accept_task.abort();
+        for task in &self.accept_tasks {
+            task.abort();
+        }
         self.shared.close_connections();
         self.exec.stop();
     }
@@ -278,8 +340,17 @@ impl Drop for MemoryNode {
         if let Some(task) = self.role_task.take() {
             task.abort();
         }
-        self.accept_task.abort();
+        for task in &self.accept_tasks {
+            task.abort();
+        }
         self.shared.close_connections();
         self.exec.stop();
     }
+}
+
+/// Binds a listener; the address it got (port 0 picks one).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| Error::Listen(addr, e))?;
+    let local = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
+    Ok((listener, local))
 }
