@@ -143,6 +143,27 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
     let info = c.cmd(&["INFO", "stats"]).await.text();
     assert!(info.contains("total_error_replies:2"), "{info}");
 
+    // Keyspace hits and misses count reads only; a key whose time ran out
+    // is a miss and an expired key.
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]).await, ok());
+    assert_eq!(c.cmd(&["SET", "short", "v", "PX", "1"]).await, ok());
+    assert_eq!(c.cmd(&["GET", "a"]).await, V::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "nope"]).await, V::NullBulk);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(c.cmd(&["GET", "short"]).await, V::NullBulk);
+    let info = c.cmd(&["INFO", "stats"]).await.text();
+    for field in [
+        "keyspace_hits:1\r",
+        "keyspace_misses:2\r",
+        "expired_keys:1\r",
+        "evicted_keys:0\r",
+    ] {
+        assert!(info.contains(field), "INFO stats lacks {field:?}: {info}");
+    }
+    assert!(info.contains("instantaneous_ops_per_sec:"), "{info}");
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert!(info.contains("used_memory_peak:"), "{info}");
+
     // INFO journal: the SETs above were committed through the journal.
     let info = c.cmd(&["INFO", "journal"]).await.text();
     let field = |name: &str| -> String {

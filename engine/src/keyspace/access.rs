@@ -17,6 +17,7 @@ use bytes::Bytes;
 use super::db::Db;
 use super::random::FastRng;
 use super::value::{Aggregate, StrRef, Value};
+use super::AccessStats;
 use crate::commands::{Clock, Effect};
 
 /// A command met a key holding another type.
@@ -36,6 +37,8 @@ pub struct DbAccess<'a> {
     clock: Clock,
     effects: &'a mut Vec<Effect>,
     rng: &'a mut FastRng,
+    stats: &'a mut AccessStats,
+    count_reads: bool,
 }
 
 impl<'a> DbAccess<'a> {
@@ -45,6 +48,8 @@ impl<'a> DbAccess<'a> {
         clock: Clock,
         effects: &'a mut Vec<Effect>,
         rng: &'a mut FastRng,
+        stats: &'a mut AccessStats,
+        count_reads: bool,
     ) -> Self {
         Self {
             db,
@@ -52,6 +57,8 @@ impl<'a> DbAccess<'a> {
             clock,
             effects,
             rng,
+            stats,
+            count_reads,
         }
     }
 
@@ -88,15 +95,25 @@ impl<'a> DbAccess<'a> {
     /// Position of a live key, deleting it first if it has expired on the
     /// primary.
     pub fn lookup(&mut self, key: &[u8]) -> Option<usize> {
-        let pos = self.db.find(key)?;
-        if !self.is_expired(pos) {
-            return Some(pos);
+        let found = self.db.find(key);
+        let live = match found {
+            Some(pos) if self.is_expired(pos) => {
+                if self.deletes_expired() {
+                    self.db.remove_at(pos);
+                    self.stats.expired_keys += 1;
+                    self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+                }
+                None
+            }
+            other => other,
+        };
+        if self.count_reads {
+            match live {
+                Some(_) => self.stats.keyspace_hits += 1,
+                None => self.stats.keyspace_misses += 1,
+            }
         }
-        if self.deletes_expired() {
-            self.db.remove_at(pos);
-            self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
-        }
-        None
+        live
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {

@@ -44,9 +44,23 @@ const EXPIRE_SAMPLE_PER_ROUND: usize = 20;
 pub struct Keyspace {
     dbs: Vec<Db>,
     rng: FastRng,
+    stats: AccessStats,
+    /// Count hits and misses of lookups (set for read-only commands, as
+    /// Redis counts them in `lookupKeyRead`).
+    count_reads: bool,
     /// The database active expiry starts with next time, so that a busy
     /// database does not starve the others of samples.
     expire_next_db: usize,
+}
+
+/// Key lookups and expirations since start (or CONFIG RESETSTAT), for
+/// INFO stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    /// Keys deleted because their time ran out, lazily or actively.
+    pub expired_keys: u64,
 }
 
 /// One line of INFO's keyspace section.
@@ -65,6 +79,8 @@ impl Keyspace {
             dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
             rng: FastRng::from_entropy(),
             expire_next_db: 0,
+            stats: AccessStats::default(),
+            count_reads: false,
         }
     }
 
@@ -142,7 +158,30 @@ impl Keyspace {
     pub fn access<'a>(&'a mut self, ctx: &'a mut ExecCtx<'_>) -> Option<DbAccess<'a>> {
         let index = u32::try_from(ctx.db).ok()?;
         let db = self.dbs.get_mut(ctx.db)?;
-        Some(DbAccess::new(db, index, ctx.clock, &mut *ctx.effects, &mut self.rng))
+        // Applying the primary's effects is not a client's lookup.
+        let count_reads = self.count_reads && !matches!(ctx.clock, Clock::Apply);
+        Some(DbAccess::new(
+            db,
+            index,
+            ctx.clock,
+            &mut *ctx.effects,
+            &mut self.rng,
+            &mut self.stats,
+            count_reads,
+        ))
+    }
+
+    /// Whether the next commands' lookups count as keyspace hits/misses.
+    pub fn count_reads(&mut self, on: bool) {
+        self.count_reads = on;
+    }
+
+    pub fn access_stats(&self) -> AccessStats {
+        self.stats
+    }
+
+    pub fn reset_access_stats(&mut self) {
+        self.stats = AccessStats::default();
     }
 
     /// Applies one of the primary's effects, exactly as the primary's
@@ -216,6 +255,7 @@ impl Keyspace {
                     }
                 }
                 deleted += expired;
+                self.stats.expired_keys += expired as u64;
                 // Another round only while more than 25% were stale.
                 if expired * 4 <= round || sampled >= max_keys_sampled {
                     break;

@@ -530,7 +530,11 @@ impl Exec {
             ExecMsg::Loaded => {
                 self.shared.loading.store(false, Ordering::Release);
             }
-            ExecMsg::Tick => self.active_expire(),
+            ExecMsg::Tick => {
+                self.admin
+                    .sample_ops(self.now, self.shared.total_commands.load(Ordering::Relaxed));
+                self.active_expire();
+            }
             ExecMsg::Stop => {}
             ExecMsg::Inspect(inspector) => {
                 let applied = self.shared.applied_seq.load(Ordering::Acquire);
@@ -771,6 +775,7 @@ impl Exec {
         } else {
             Clock::Replica { now_ms: self.now_ms }
         };
+        self.ks.count_reads(spec.flags & commands::flags::READONLY != 0);
         let mut effects = std::mem::take(&mut self.scratch_effects);
         let reply = {
             let mut ctx = ExecCtx {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::exec::node_commands::REDIS_COMPAT_VERSION;
 use super::shared::{NodeShared, Role};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{AccessStats, Keyspace};
 
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
@@ -43,6 +43,8 @@ pub(super) struct Extra {
     pub total_error_replies: u64,
     pub commandstats: Vec<(String, String)>,
     pub errorstats: Vec<(String, String)>,
+    pub access: AccessStats,
+    pub instantaneous_ops_per_sec: u64,
 }
 
 /// Renders the requested sections (Redis's `default` set when none given).
@@ -76,10 +78,14 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
             }
             "memory" => {
                 let rss = resident_bytes();
+                let peak = shared.used_memory_peak.fetch_max(rss, Ordering::Relaxed).max(rss);
                 add("used_memory", rss.to_string());
                 add("used_memory_human", human_bytes(rss));
                 add("used_memory_rss", rss.to_string());
                 add("used_memory_rss_human", human_bytes(rss));
+                add("used_memory_peak", peak.to_string());
+                add("used_memory_peak_human", human_bytes(peak));
+                add("used_memory_dataset", ks.memory_bytes().to_string());
                 add("maxmemory", "0".into());
                 add("maxmemory_policy", "noeviction".into());
             }
@@ -106,6 +112,12 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("pubsub_channels", extra.pubsub_channels.to_string());
                 add("pubsub_patterns", extra.pubsub_patterns.to_string());
                 add("total_error_replies", extra.total_error_replies.to_string());
+                add("instantaneous_ops_per_sec", extra.instantaneous_ops_per_sec.to_string());
+                add("expired_keys", extra.access.expired_keys.to_string());
+                // Memoir never evicts (maxmemory-policy noeviction).
+                add("evicted_keys", "0".into());
+                add("keyspace_hits", extra.access.keyspace_hits.to_string());
+                add("keyspace_misses", extra.access.keyspace_misses.to_string());
             }
             "replication" => replication(shared, &mut add),
             "commandstats" => {

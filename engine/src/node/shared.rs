@@ -69,6 +69,8 @@ pub struct NodeShared {
     pub rejected_connections: AtomicU64,
     pub total_commands: AtomicU64,
     pub failovers: AtomicU64,
+    /// Highest resident size INFO has seen.
+    pub used_memory_peak: AtomicU64,
     /// This node's appends as a primary (INFO journal).
     pub journal_stats: Arc<JournalStats>,
     /// Asks every connection task to close (node stopping).
@@ -114,6 +116,7 @@ impl NodeShared {
             rejected_connections: AtomicU64::new(0),
             total_commands: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
+            used_memory_peak: AtomicU64::new(0),
             journal_stats: Arc::default(),
             close_all: Notify::new(),
             closing: AtomicBool::new(false),

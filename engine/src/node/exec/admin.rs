@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -65,6 +65,9 @@ impl ReplyMode {
 
 /// Containers whose statistics and messages name the subcommand
 /// (`client|list`), as Redis 7.0 does.
+/// Ticks kept for instantaneous_ops_per_sec (1.6 s at 100 ms).
+const OPS_SAMPLES: usize = 16;
+
 const CONTAINERS: &[&str] = &[
     "client", "config", "pubsub", "debug", "slowlog", "latency", "memory", "command", "object", "acl", "xinfo",
     "script", "function", "cluster", "module",
@@ -108,6 +111,8 @@ pub(crate) struct AdminState {
     slowlog: VecDeque<SlowEntry>,
     slowlog_next_id: u64,
     config: BTreeMap<&'static str, String>,
+    /// (when, total commands) every tick, for instantaneous_ops_per_sec.
+    ops_samples: VecDeque<(Instant, u64)>,
 }
 
 impl AdminState {
@@ -144,6 +149,7 @@ impl AdminState {
             total_errors: 0,
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
+            ops_samples: VecDeque::with_capacity(OPS_SAMPLES),
             config,
         }
     }
@@ -198,6 +204,26 @@ impl AdminState {
         self.sub_stats.clear();
         self.errors.clear();
         self.total_errors = 0;
+    }
+
+    /// Records the command counter at a tick (every 100 ms); Redis too
+    /// averages over its last 16 samples.
+    pub fn sample_ops(&mut self, now: Instant, total_commands: u64) {
+        if self.ops_samples.len() == OPS_SAMPLES {
+            self.ops_samples.pop_front();
+        }
+        self.ops_samples.push_back((now, total_commands));
+    }
+
+    /// Commands per second over the sampled window (INFO stats).
+    pub fn instantaneous_ops_per_sec(&self) -> u64 {
+        match (self.ops_samples.front(), self.ops_samples.back()) {
+            (Some(&(first_at, first)), Some(&(last_at, last))) if last_at > first_at => {
+                let seconds = (last_at - first_at).as_secs_f64();
+                (last.saturating_sub(first) as f64 / seconds).round() as u64
+            }
+            _ => 0,
+        }
     }
 
     pub fn total_error_replies(&self) -> u64 {
@@ -564,6 +590,7 @@ impl Exec {
             ("RESETSTAT", 2) => {
                 // Redis resets the counters, not the slow log.
                 self.admin.reset_stats();
+                self.ks.reset_access_stats();
                 ok()
             }
             ("REWRITE", 2) => err("ERR The server is running without a config file"),

@@ -284,6 +284,8 @@ impl Exec {
             total_error_replies: self.admin.total_error_replies(),
             commandstats: self.admin.commandstats(),
             errorstats: self.admin.errorstats(),
+            access: self.ks.access_stats(),
+            instantaneous_ops_per_sec: self.admin.instantaneous_ops_per_sec(),
         };
         let text = info::render(&self.shared, &self.ks, &extra, &sections);
         Reply::Verbatim {
