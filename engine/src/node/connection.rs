@@ -16,17 +16,20 @@ use tracing::{debug, warn};
 
 use super::commit::{BarrierState, CommitState};
 use super::exec::{ExecMsg, ExecSender, Outgoing};
+use super::protected_mode;
 use super::shared::NodeShared;
 use crate::resp::{ParserLimits, Reply, RequestParser};
 
 /// What the execution thread can do to a connection from outside its
-/// tasks: close it (CLIENT KILL, a subscriber over its output limit) and
-/// see how much pub/sub output it has not written yet.
+/// tasks: close it (CLIENT KILL, a client over its output limit) and see
+/// how much output it has not written yet and how much request data it
+/// holds (CLIENT LIST's omem and qbuf).
 #[derive(Default)]
 pub(crate) struct ConnControl {
     killed: AtomicBool,
     notify: Notify,
-    pubsub_bytes: AtomicUsize,
+    output_bytes: AtomicUsize,
+    query_bytes: AtomicUsize,
 }
 
 impl ConnControl {
@@ -35,6 +38,11 @@ impl ConnControl {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.notify.notify_waiters();
+    }
+
+    /// Whether the connection was closed by [`ConnControl::kill`].
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
     }
 
     async fn killed(&self) {
@@ -49,18 +57,25 @@ impl ConnControl {
         }
     }
 
-    /// Adds queued pub/sub bytes; the new total.
-    pub fn add_pubsub_bytes(&self, bytes: usize) -> usize {
-        self.pubsub_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
+    /// Adds queued output bytes (counted against the output buffer
+    /// limit); the new total.
+    pub fn add_output_bytes(&self, bytes: usize) -> usize {
+        self.output_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
     }
 
-    pub fn pubsub_bytes(&self) -> usize {
-        self.pubsub_bytes.load(Ordering::Acquire)
+    /// Output queued and not yet written to the socket.
+    pub fn output_bytes(&self) -> usize {
+        self.output_bytes.load(Ordering::Acquire)
+    }
+
+    /// Request bytes received and not yet handed to the execution thread.
+    pub fn query_bytes(&self) -> usize {
+        self.query_bytes.load(Ordering::Acquire)
     }
 
     fn written(&self, bytes: usize) {
         if bytes > 0 {
-            self.pubsub_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.output_bytes.fetch_sub(bytes, Ordering::AcqRel);
         }
     }
 }
@@ -102,6 +117,16 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, 
         if shared.connected_clients.load(Ordering::Acquire) >= shared.maxclients.load(Ordering::Acquire) {
             shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
             let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            continue;
+        }
+        if protected_mode::refuses(
+            shared.protected_mode.load(Ordering::Acquire),
+            shared.default_user_nopass.load(Ordering::Acquire),
+            addr.ip(),
+        ) {
+            shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            debug!(%addr, "refused by protected mode");
+            let _ = stream.write_all(protected_mode::DENIED.as_bytes()).await;
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -202,6 +227,9 @@ async fn read_requests(
                 }
             }
         }
+        control
+            .query_bytes
+            .store(buf.len() + parser.partial_bytes(), Ordering::Release);
         if !commands.is_empty() && !submit(id, exec, in_flight, commands).await {
             return;
         }
@@ -259,6 +287,9 @@ async fn write_loop(
     control: &ConnControl,
 ) {
     let mut out = BytesMut::with_capacity(READ_BUFFER);
+    // Output-limit bytes of the replies encoded into `out`: they stop
+    // counting once the socket took them, not when they are encoded.
+    let mut encoded = 0usize;
     'outer: while let Some(first) = replies.recv().await {
         let mut pending = vec![first];
         while let Ok(more) = replies.try_recv() {
@@ -277,6 +308,7 @@ async fn write_loop(
                             break 'outer;
                         }
                         out.clear();
+                        control.written(std::mem::take(&mut encoded));
                         match wait_for_barrier(&mut commit, item.barrier, shared).await {
                             Some(state) => state,
                             None => break 'outer,
@@ -284,7 +316,7 @@ async fn write_loop(
                     }
                     state => state,
                 };
-                control.written(item.accounted);
+                encoded += item.accounted;
                 if item.silent || (item.drop_on_failure && state == BarrierState::Failed) {
                     continue;
                 }
@@ -303,6 +335,7 @@ async fn write_loop(
             break;
         }
         out.clear();
+        control.written(std::mem::take(&mut encoded));
         if out.capacity() > 4 * READ_BUFFER {
             out = BytesMut::with_capacity(READ_BUFFER);
         }

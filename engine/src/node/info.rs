@@ -34,6 +34,9 @@ const ALL_SECTIONS: &[&str] = &[
 /// What the execution thread knows that INFO reports.
 pub(super) struct Extra {
     pub clients: usize,
+    /// Largest query buffer and unwritten output among current clients.
+    pub max_input_buffer: usize,
+    pub max_output_buffer: usize,
     pub blocked_clients: usize,
     pub pubsub_channels: usize,
     pub pubsub_patterns: usize,
@@ -69,6 +72,8 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
             "clients" => {
                 add("connected_clients", extra.clients.to_string());
                 add("maxclients", shared.maxclients.load(Ordering::Acquire).to_string());
+                add("client_recent_max_input_buffer", extra.max_input_buffer.to_string());
+                add("client_recent_max_output_buffer", extra.max_output_buffer.to_string());
                 add("blocked_clients", extra.blocked_clients.to_string());
                 add("watching_clients", extra.watching_clients.to_string());
                 add("total_watched_keys", extra.watched_keys.to_string());
@@ -105,6 +110,10 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("pubsub_channels", extra.pubsub_channels.to_string());
                 add("pubsub_patterns", extra.pubsub_patterns.to_string());
                 add("total_error_replies", extra.total_error_replies.to_string());
+                add(
+                    "memoir_output_limit_disconnections",
+                    shared.output_limit_disconnections.load(Ordering::Relaxed).to_string(),
+                );
             }
             "replication" => replication(shared, &mut add),
             "commandstats" => {
