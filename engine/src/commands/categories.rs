@@ -341,9 +341,9 @@ mod tests {
 
     #[test]
     fn every_command_is_fast_or_slow() {
-        for position in 0..COMMANDS.len() {
+        for (position, spec) in COMMANDS.iter().enumerate() {
             let set = of_command(position);
-            assert!(set.contains(FAST) != set.contains(SLOW), "{}", COMMANDS[position].name);
+            assert!(set.contains(FAST) != set.contains(SLOW), "{}", spec.name);
         }
     }
 }

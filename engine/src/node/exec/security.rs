@@ -163,7 +163,7 @@ impl Exec {
         let wrong_args = || err(format!("ERR wrong number of arguments for 'acl|{sub}' command"));
         let reply = match (sub.as_str(), argv.len()) {
             ("whoami", 2) => bulk(self.whoami(conn)),
-            ("users", 2) => Reply::Array(self.acl.names().map(|n| bulk(n)).collect()),
+            ("users", 2) => Reply::Array(self.acl.names().map(bulk).collect()),
             ("list", 2) => Reply::Array(self.acl.all().map(|u| bulk(u.describe())).collect()),
             ("setuser", n) if n >= 3 => match self.acl.set_user(&argv[2], &argv[3..]) {
                 Ok(()) => {
