@@ -146,14 +146,15 @@ pub fn key_accesses<'a>(spec: &CommandSpec, argv: &'a [Bytes]) -> Vec<(&'a Bytes
 }
 
 /// SORT's BY and GET patterns read keys no argument names; Redis allows
-/// them only to users who may access every key.
+/// them only to users who may access every key. The option that needs it.
 pub fn sort_pattern_option(spec: &CommandSpec, argv: &[Bytes]) -> Option<&'static str> {
     if !matches!(spec.name, "sort" | "sort_ro") {
         return None;
     }
     let mut i = 2;
     while i + 1 < argv.len() {
-        if is(&argv[i], "BY") {
+        // A BY pattern without `*` only turns sorting off (Redis's nosort).
+        if is(&argv[i], "BY") && argv[i + 1].contains(&b'*') {
             return Some("BY");
         }
         if is(&argv[i], "GET") && argv[i + 1].as_ref() != b"#" {

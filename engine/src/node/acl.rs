@@ -712,6 +712,13 @@ mod tests {
             check(&u, &["sort", "app:l", "BY", "w_*"]),
             Err(Denial::SortPattern("BY"))
         );
+        assert!(check(&u, &["sort", "app:l", "BY", "nosort"]).is_ok());
+        assert_eq!(
+            check(&u, &["sort", "app:l", "GET", "o_*"]),
+            Err(Denial::SortPattern("GET"))
+        );
+        assert!(check(&u, &["sort", "app:l", "GET", "#", "STORE", "app:d"]).is_ok());
+        assert!(check(&u, &["sort", "app:l", "STORE", "other"]).is_err());
         assert_eq!(u.keys_description(), "~app:* %R~ro:* %W~wo:*");
         let mut users = Users::default();
         let err = users.set_user(b"all", &argv(&["allkeys", "~x"])).unwrap_err();
