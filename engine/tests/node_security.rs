@@ -555,3 +555,50 @@ async fn idle_clients_are_closed_when_a_timeout_is_set() {
     assert!(!quiet.closed_within(Duration::from_millis(2500)).await);
     journal.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_clients_cannot_make_the_node_hold_memory() {
+    let journal = Journal::start().await;
+    let node = node_with(&journal, |c| c.requirepass = Some("pw".into())).await;
+    let mut admin = Raw::connect(&node).await;
+    assert_eq!(admin.cmd(&["AUTH", "pw"]).await, ok());
+
+    // A 2 MiB request is fine once authenticated...
+    let big = "v".repeat(2 * 1024 * 1024);
+    assert_eq!(admin.cmd(&["SET", "big", &big]).await, ok());
+    // ...but before, the query buffer stops at 1 MiB.
+    let mut stranger = TcpStream::connect(node.local_addr()).await.unwrap();
+    let mut request = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", big.len()).into_bytes();
+    request.extend_from_slice(big.as_bytes());
+    request.extend_from_slice(b"\r\n");
+    let _ = stranger.write_all(&request).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stranger.read_to_end(&mut reply)).await;
+    assert!(
+        String::from_utf8_lossy(&reply).starts_with("-ERR Protocol error: query buffer limit exceeded"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+
+    // A pipeline of commands whose NOAUTH errors are never read.
+    let mut flooder = TcpStream::connect(node.local_addr()).await.unwrap();
+    let pings = b"PING\r\n".repeat(10_000);
+    for _ in 0..60 {
+        if flooder.write_all(&pings).await.is_err() {
+            break;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = admin.cmd(&["INFO", "stats"]).await.text();
+        if info.contains("memoir_output_limit_disconnections:1") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "flooder never disconnected:\n{info}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    journal.stop();
+}

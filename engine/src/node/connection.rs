@@ -30,6 +30,9 @@ pub(crate) struct ConnControl {
     notify: Notify,
     output_bytes: AtomicUsize,
     query_bytes: AtomicUsize,
+    /// Whether the client has authenticated (kept by the execution
+    /// thread): unauthenticated clients get tighter limits.
+    authenticated: AtomicBool,
 }
 
 impl ConnControl {
@@ -38,6 +41,14 @@ impl ConnControl {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.notify.notify_waiters();
+    }
+
+    pub fn set_authenticated(&self, authenticated: bool) {
+        self.authenticated.store(authenticated, Ordering::Release);
+    }
+
+    pub fn authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::Acquire)
     }
 
     /// Whether the connection was closed by [`ConnControl::kill`].
@@ -80,11 +91,22 @@ impl ConnControl {
     }
 }
 
-/// The parser limits CONFIG SET last gave.
-fn current_limits(shared: &NodeShared) -> ParserLimits {
+/// Most request bytes a client that has not authenticated may buffer
+/// (Redis 7.4 has the same bound): it can only send AUTH or HELLO, and must
+/// not be able to make the node hold `client-query-buffer-limit` (1 GB) of
+/// memory per connection before proving who it is.
+pub(crate) const UNAUTHENTICATED_QUERY_LIMIT: usize = 1024 * 1024;
+
+/// The parser limits CONFIG SET last gave, tighter while unauthenticated.
+fn current_limits(shared: &NodeShared, authenticated: bool) -> ParserLimits {
+    let configured = shared.max_query_buffer_len.load(Ordering::Acquire);
     ParserLimits {
         max_bulk_len: shared.max_bulk_len.load(Ordering::Acquire),
-        max_query_buffer_len: shared.max_query_buffer_len.load(Ordering::Acquire),
+        max_query_buffer_len: if authenticated {
+            configured
+        } else {
+            configured.min(UNAUTHENTICATED_QUERY_LIMIT)
+        },
         ..shared.config.limits
     }
 }
@@ -144,6 +166,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>, 
 async fn serve(stream: TcpStream, addr: SocketAddr, id: u64, shared: &Arc<NodeShared>, exec: &ExecSender) {
     let (replies_tx, replies_rx) = mpsc::unbounded_channel();
     let control = Arc::new(ConnControl::default());
+    // The execution thread sets the real state on `Connected`; until then,
+    // what the default user allows.
+    control.set_authenticated(shared.default_user_nopass.load(Ordering::Acquire));
     if exec
         .send(ExecMsg::Connected {
             conn: id,
@@ -184,7 +209,8 @@ async fn read_requests(
     control: &ConnControl,
 ) {
     let mut limits_generation = shared.limits_generation.load(Ordering::Acquire);
-    let mut parser = RequestParser::new(current_limits(shared));
+    let mut authenticated = control.authenticated();
+    let mut parser = RequestParser::new(current_limits(shared, authenticated));
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         if shared.closing.load(Ordering::Acquire) {
@@ -200,9 +226,10 @@ async fn read_requests(
             _ = control.killed() => return,
         };
         let generation = shared.limits_generation.load(Ordering::Acquire);
-        if generation != limits_generation {
+        if generation != limits_generation || control.authenticated() != authenticated {
             limits_generation = generation;
-            parser.set_limits(current_limits(shared));
+            authenticated = control.authenticated();
+            parser.set_limits(current_limits(shared, authenticated));
         }
         match read {
             Ok(0) | Err(_) => return,

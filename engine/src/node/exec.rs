@@ -437,6 +437,8 @@ impl Exec {
                 replies,
                 control,
             } => {
+                let identity = self.default_identity();
+                control.set_authenticated(identity.authenticated);
                 self.sessions.insert(
                     conn,
                     Session {
@@ -461,7 +463,7 @@ impl Exec {
                         reply_mode: admin::ReplyMode::On,
                         last_command: "NULL",
                         last_active: self.now,
-                        identity: self.default_identity(),
+                        identity,
                         over_soft_limit_since: None,
                     },
                 );

@@ -10,6 +10,15 @@ use super::Exec;
 use crate::node::limits::ClassLimit;
 use crate::resp::Reply;
 
+/// Most unwritten output a client that has not authenticated may have
+/// (it only ever gets short errors and AUTH/HELLO replies; a client that
+/// pipelines commands without reading cannot make the node queue more).
+const UNAUTHENTICATED_OUTPUT_LIMIT: ClassLimit = ClassLimit {
+    hard: 64 * 1024,
+    soft: 0,
+    soft_seconds: 0,
+};
+
 /// How often idle clients are looked for (Redis's clientsCron visits every
 /// client about once a second).
 const IDLE_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -38,13 +47,16 @@ pub(super) fn reply_size(reply: &Reply) -> usize {
 
 impl Exec {
     /// The output limit of `conn`'s class: pub/sub while it has
-    /// subscriptions, normal otherwise.
+    /// subscriptions, normal otherwise; a fixed small one until it has
+    /// authenticated.
     pub(super) fn output_limit(&self, conn: u64) -> ClassLimit {
-        let subscribed = self
-            .sessions
-            .get(&conn)
-            .is_some_and(|s| !s.channels.is_empty() || !s.patterns.is_empty());
-        if subscribed {
+        let Some(session) = self.sessions.get(&conn) else {
+            return ClassLimit::UNLIMITED;
+        };
+        if !session.identity.authenticated {
+            return UNAUTHENTICATED_OUTPUT_LIMIT;
+        }
+        if !session.channels.is_empty() || !session.patterns.is_empty() {
             self.output_limits.pubsub
         } else {
             self.output_limits.normal

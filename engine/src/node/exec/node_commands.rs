@@ -80,9 +80,7 @@ impl Exec {
                 }
                 // Back to the default user, authenticated only if it needs no password.
                 let identity = self.default_identity();
-                if let Some(session) = self.sessions.get_mut(&conn) {
-                    session.identity = identity;
-                }
+                self.set_identity(conn, identity);
                 Outcome::reply(Reply::SimpleString("RESET".into()))
             }
             "multi" => Outcome::reply(match self.sessions.get_mut(&conn) {

@@ -117,13 +117,23 @@ impl Exec {
             tracing::debug!(conn, user = %String::from_utf8_lossy(user), "authentication failed");
             return false;
         };
-        if let Some(session) = self.sessions.get_mut(&conn) {
-            session.identity = Identity {
+        self.set_identity(
+            conn,
+            Identity {
                 user: name,
                 authenticated: true,
-            };
-        }
+            },
+        );
         true
+    }
+
+    /// Changes who `conn` is; its connection task learns whether it is
+    /// authenticated (its limits depend on it).
+    pub(super) fn set_identity(&mut self, conn: u64, identity: Identity) {
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.control.set_authenticated(identity.authenticated);
+            session.identity = identity;
+        }
     }
 
     /// HELLO's AUTH option, then the authentication HELLO requires.
