@@ -560,6 +560,10 @@ async fn idle_clients_are_closed_when_a_timeout_is_set() {
     );
     assert!(!subscriber.closed_within(Duration::from_millis(200)).await);
     assert_eq!(busy.cmd(&["PING"]).await, V::Simple("PONG".into()));
+    assert_eq!(
+        busy.cmd(&["CONFIG", "SET", "timeout", "-1"]).await,
+        error("ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive")
+    );
     // Off again: nobody is closed.
     assert_eq!(busy.cmd(&["CONFIG", "SET", "timeout", "0"]).await, ok());
     let mut quiet = Raw::connect(&node).await;

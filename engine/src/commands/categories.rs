@@ -183,9 +183,14 @@ pub const SUBCOMMANDS: &[(&str, &str, u32)] = &[
     ("slowlog", "reset", ADMIN | SLOW | DANGEROUS),
 ];
 
+/// The containers of [`SUBCOMMANDS`] (asked on every ACL check).
+const CONTAINERS: &[&str] = &[
+    "acl", "client", "command", "config", "latency", "memory", "object", "pubsub", "slowlog",
+];
+
 /// Whether `name` is a container whose subcommands are ACL units of their own.
 pub fn is_container(name: &str) -> bool {
-    SUBCOMMANDS.iter().any(|(container, _, _)| *container == name)
+    CONTAINERS.contains(&name)
 }
 
 /// The categories of the command at `position` in the table.
@@ -337,6 +342,17 @@ mod tests {
         assert!(!units_in(DANGEROUS).any(|u| unit_name(u) == "get"));
         assert_eq!(by_name(b"SortedSet"), Some(SORTEDSET));
         assert_eq!(by_name(b"nosuch"), None);
+    }
+
+    #[test]
+    fn containers_are_the_subcommand_owners() {
+        for (container, _, _) in SUBCOMMANDS {
+            assert!(CONTAINERS.contains(container), "{container}");
+        }
+        for container in CONTAINERS {
+            assert!(SUBCOMMANDS.iter().any(|(c, _, _)| c == container), "{container}");
+            assert!(table::position(container.as_bytes()).is_some(), "{container}");
+        }
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub struct User {
     keys: Vec<KeyPattern>,
     all_channels: bool,
     channels: Vec<Bytes>,
+    /// Every command, key and channel allowed: checks are skipped. Kept
+    /// current by [`User::apply`] (it is asked on every command).
+    unrestricted: bool,
 }
 
 impl User {
@@ -174,6 +177,7 @@ impl User {
             keys: Vec::new(),
             all_channels: false,
             channels: Vec::new(),
+            unrestricted: false,
         }
     }
 
@@ -216,11 +220,17 @@ impl User {
 
     /// Whether nothing is restricted (the common case: no checks needed).
     pub fn unrestricted(&self) -> bool {
-        self.all_keys && self.all_channels && self.allowed.iter().all(|a| *a)
+        self.unrestricted
     }
 
     /// Applies one ACL SETUSER rule.
     pub fn apply(&mut self, rule: &[u8]) -> Result<(), RuleError> {
+        let applied = self.apply_rule(rule);
+        self.unrestricted = self.all_keys && self.all_channels && self.allowed.iter().all(|a| *a);
+        applied
+    }
+
+    fn apply_rule(&mut self, rule: &[u8]) -> Result<(), RuleError> {
         let lower = rule.to_ascii_lowercase();
         match lower.as_slice() {
             b"on" => self.enabled = true,
@@ -249,8 +259,8 @@ impl User {
                 self.all_channels = false;
                 self.channels.clear();
             }
-            b"allcommands" => return self.apply(b"+@all"),
-            b"nocommands" => return self.apply(b"-@all"),
+            b"allcommands" => return self.apply_rule(b"+@all"),
+            b"nocommands" => return self.apply_rule(b"-@all"),
             b"reset" => {
                 *self = User::new(&self.name);
             }

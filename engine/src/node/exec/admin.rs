@@ -318,6 +318,12 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
             ))
         };
     }
+    if name == "timeout" {
+        return match value.parse::<i64>() {
+            Ok(seconds) if (0..=i64::from(i32::MAX)).contains(&seconds) => Ok(seconds.to_string()),
+            _ => Err("argument must be between 0 and 2147483647 inclusive".into()),
+        };
+    }
     if default == "yes" || default == "no" {
         return match value.to_ascii_lowercase().as_str() {
             v @ ("yes" | "no") => Ok(v.to_owned()),
