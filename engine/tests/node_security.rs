@@ -245,6 +245,21 @@ async fn acl_users_with_command_key_and_channel_permissions() {
         error("NOPERM this user has no permissions to access one of the channels used as arguments")
     );
 
+    // Revoking a channel closes the user's subscribers to it.
+    assert_eq!(admin.cmd(&["ACL", "SETUSER", "alice", "+subscribe"]).await, ok());
+    let mut listener = Raw::connect(&node).await;
+    assert_eq!(listener.cmd(&["AUTH", "alice", "pw"]).await, ok());
+    assert!(matches!(listener.cmd(&["SUBSCRIBE", "news"]).await, V::Array(_)));
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "alice", "resetchannels", "&sport"]).await,
+        ok()
+    );
+    assert!(listener.closed_within(Duration::from_secs(2)).await);
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "alice", "resetchannels", "&news"]).await,
+        ok()
+    );
+
     // ACL CAT, DRYRUN.
     let V::Array(cats) = admin.cmd(&["ACL", "CAT"]).await else {
         panic!()
@@ -268,6 +283,16 @@ async fn acl_users_with_command_key_and_channel_permissions() {
         admin.cmd(&["ACL", "SAVE"]).await.text(),
         "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."
     );
+
+    let stats = admin.cmd(&["INFO", "stats"]).await.text();
+    for expected in [
+        "acl_access_denied_auth:1",
+        "acl_access_denied_cmd:6",
+        "acl_access_denied_key:2",
+        "acl_access_denied_channel:1",
+    ] {
+        assert!(stats.contains(expected), "{expected} in {stats}");
+    }
 
     // Changes apply to connected clients at once.
     assert_eq!(admin.cmd(&["ACL", "SETUSER", "alice", "+del"]).await, ok());

@@ -425,6 +425,19 @@ impl User {
             })
     }
 
+    /// Whether the user may stay subscribed to `channel` (a pattern
+    /// subscription when `pattern`).
+    pub fn may_subscribe(&self, channel: &[u8], pattern: bool) -> bool {
+        self.all_channels
+            || self.channels.iter().any(|allowed| {
+                if pattern {
+                    allowed.as_ref() == channel
+                } else {
+                    glob::matches(allowed, channel)
+                }
+            })
+    }
+
     /// PUBLISH and SUBSCRIBE name channels, matched against the user's
     /// patterns; PSUBSCRIBE's patterns must be among them literally.
     fn check_channels(&self, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Denial> {
@@ -435,14 +448,7 @@ impl User {
             _ => return Ok(()),
         };
         for channel in channels {
-            let allowed = self.channels.iter().any(|pattern| {
-                if literal {
-                    pattern == channel
-                } else {
-                    glob::matches(pattern, channel)
-                }
-            });
-            if !allowed {
+            if !self.may_subscribe(channel, literal) {
                 return Err(Denial::Channel(channel.clone()));
             }
         }

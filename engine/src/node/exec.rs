@@ -346,6 +346,7 @@ pub(crate) struct Exec {
     admin: admin::AdminState,
     /// This node's ACL users (node-local, never journaled).
     acl: acl::Users,
+    denials: security::DenialStats,
     /// `client-output-buffer-limit` for normal and pub/sub clients.
     output_limits: OutputLimits,
     last_idle_check: Instant,
@@ -392,6 +393,7 @@ impl Exec {
                 }
                 users
             },
+            denials: security::DenialStats::default(),
             output_limits: shared.config.output_limits,
             last_idle_check: Instant::now(),
             shared,

@@ -43,6 +43,8 @@ pub(super) struct Extra {
     pub watching_clients: usize,
     pub watched_keys: usize,
     pub total_error_replies: u64,
+    /// acl_access_denied_{auth,cmd,key,channel}.
+    pub acl_denied: [u64; 4],
     pub commandstats: Vec<(String, String)>,
     pub errorstats: Vec<(String, String)>,
 }
@@ -110,6 +112,9 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("pubsub_channels", extra.pubsub_channels.to_string());
                 add("pubsub_patterns", extra.pubsub_patterns.to_string());
                 add("total_error_replies", extra.total_error_replies.to_string());
+                for (name, count) in ["auth", "cmd", "key", "channel"].iter().zip(extra.acl_denied) {
+                    add(&format!("acl_access_denied_{name}"), count.to_string());
+                }
                 add(
                     "memoir_output_limit_disconnections",
                     shared.output_limit_disconnections.load(Ordering::Relaxed).to_string(),

@@ -310,6 +310,12 @@ impl Exec {
             watching_clients: self.sessions.values().filter(|s| !s.watched.is_empty()).count(),
             watched_keys: self.watchers.len(),
             total_error_replies: self.admin.total_error_replies(),
+            acl_denied: [
+                self.denials.auth,
+                self.denials.cmd,
+                self.denials.key,
+                self.denials.channel,
+            ],
             commandstats: self.admin.commandstats(),
             errorstats: self.admin.errorstats(),
         };

@@ -34,6 +34,25 @@ fn bulk(text: impl Into<String>) -> Reply {
     Reply::Bulk(Bytes::from(text.into()))
 }
 
+/// INFO stats' `acl_access_denied_*` counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DenialStats {
+    pub auth: u64,
+    pub cmd: u64,
+    pub key: u64,
+    pub channel: u64,
+}
+
+impl DenialStats {
+    fn count(&mut self, denial: &Denial) {
+        match denial {
+            Denial::Command(_) => self.cmd += 1,
+            Denial::Key(_) | Denial::SortPattern(_) => self.key += 1,
+            Denial::Channel(_) => self.channel += 1,
+        }
+    }
+}
+
 /// Who a connection is: its user, and whether it has authenticated (a
 /// connection is authenticated from the start while the default user needs
 /// no password, as in Redis).
@@ -55,7 +74,7 @@ impl Exec {
     /// The refusal for running `spec` now, before it runs or is queued:
     /// NOAUTH for an unauthenticated connection, NOPERM for an ACL denial.
     pub(super) fn access_refusal(
-        &self,
+        &mut self,
         conn: u64,
         position: usize,
         spec: &CommandSpec,
@@ -68,9 +87,9 @@ impl Exec {
             }
             return None;
         }
-        self.permission(session, position, spec, argv)
-            .err()
-            .map(|denial| err(denial.error()))
+        let denial = self.permission(session, position, spec, argv).err()?;
+        self.denials.count(&denial);
+        Some(err(denial.error()))
     }
 
     fn permission(&self, session: &Session, position: usize, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Denial> {
@@ -84,13 +103,13 @@ impl Exec {
     }
 
     /// Re-checks a queued command at EXEC (ACL rules may have changed).
-    pub(super) fn exec_time_refusal(&self, conn: u64, argv: &[Bytes]) -> Option<Reply> {
+    pub(super) fn exec_time_refusal(&mut self, conn: u64, argv: &[Bytes]) -> Option<Reply> {
         let position = table::position(&argv[0])?;
         let spec = table::COMMANDS.get(position)?;
         let session = self.sessions.get(&conn)?;
-        self.permission(session, position, spec, argv)
-            .err()
-            .map(|denial| err(denial.error()))
+        let denial = self.permission(session, position, spec, argv).err()?;
+        self.denials.count(&denial);
+        Some(err(denial.error()))
     }
 
     /// `AUTH [username] password`.
@@ -114,6 +133,7 @@ impl Exec {
 
     fn authenticate(&mut self, conn: u64, user: &[u8], password: &[u8]) -> bool {
         let Some(name) = self.acl.authenticate(user, password).map(|u| u.name().to_owned()) else {
+            self.denials.auth += 1;
             tracing::debug!(conn, user = %String::from_utf8_lossy(user), "authentication failed");
             return false;
         };
@@ -178,6 +198,7 @@ impl Exec {
             ("setuser", n) if n >= 3 => match self.acl.set_user(&argv[2], &argv[3..]) {
                 Ok(()) => {
                     self.publish_default_user();
+                    self.close_revoked_subscribers(&String::from_utf8_lossy(&argv[2]));
                     ok()
                 }
                 Err(e) => err(e.error()),
@@ -225,6 +246,23 @@ impl Exec {
             )),
         };
         (reply, false)
+    }
+
+    /// As Redis: clients of `user` subscribed to a channel or pattern the
+    /// user may no longer use are disconnected.
+    fn close_revoked_subscribers(&self, user: &str) {
+        let Some(rules) = self.acl.get(user) else { return };
+        for (conn, session) in &self.sessions {
+            if session.identity.user != user {
+                continue;
+            }
+            let revoked = session.channels.iter().any(|c| !rules.may_subscribe(c, false))
+                || session.patterns.iter().any(|p| !rules.may_subscribe(p, true));
+            if revoked {
+                tracing::debug!(conn, user, "subscription no longer permitted; closing the client");
+                session.control.kill();
+            }
+        }
     }
 
     fn getuser(&self, name: &[u8]) -> Reply {
