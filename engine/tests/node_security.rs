@@ -310,6 +310,21 @@ async fn acl_users_with_command_key_and_channel_permissions() {
     assert_eq!(admin.cmd(&["ACL", "DELUSER", "alice", "nobody"]).await, V::Int(1));
     assert!(alice.closed_within(Duration::from_secs(2)).await);
 
+    // acl-pubsub-default decides new users' channels.
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "acl-pubsub-default", "allchannels"]).await,
+        ok()
+    );
+    assert_eq!(admin.cmd(&["ACL", "SETUSER", "dave"]).await, ok());
+    let V::Map(dave) = admin.cmd(&["ACL", "GETUSER", "dave"]).await else {
+        panic!()
+    };
+    assert_eq!(dave[4], (V::bulk("channels"), V::bulk("&*")));
+    assert!(matches!(
+        admin.cmd(&["CONFIG", "SET", "acl-pubsub-default", "some"]).await,
+        V::Error(e) if e.ends_with("argument(s) must be one of the following: allchannels, resetchannels")
+    ));
+
     // A redis-rs client with a username.
     assert_eq!(
         admin

@@ -540,17 +540,28 @@ impl SetUserError {
 #[derive(Clone, Debug)]
 pub struct Users {
     users: BTreeMap<String, User>,
+    /// `acl-pubsub-default allchannels`: new users start with every channel.
+    new_users_get_all_channels: bool,
 }
 
 impl Default for Users {
     fn default() -> Self {
         let mut users = BTreeMap::new();
         users.insert(DEFAULT_USER.to_owned(), User::default_user());
-        Users { users }
+        Users {
+            users,
+            new_users_get_all_channels: false,
+        }
     }
 }
 
 impl Users {
+    /// `acl-pubsub-default`: whether users created from now on start with
+    /// `allchannels` (else `resetchannels`, Redis 7.0's default).
+    pub fn set_pubsub_default(&mut self, all_channels: bool) {
+        self.new_users_get_all_channels = all_channels;
+    }
+
     pub fn get(&self, name: &str) -> Option<&User> {
         self.users.get(name)
     }
@@ -579,7 +590,17 @@ impl Users {
             return Err(SetUserError::BadName);
         }
         let name = String::from_utf8_lossy(name).into_owned();
-        let mut user = self.users.get(&name).cloned().unwrap_or_else(|| User::new(&name));
+        let mut user = match self.users.get(&name) {
+            Some(existing) => existing.clone(),
+            None => {
+                let mut user = User::new(&name);
+                if self.new_users_get_all_channels {
+                    // A valid rule: cannot fail.
+                    let _ = user.apply(b"allchannels");
+                }
+                user
+            }
+        };
         for rule in rules {
             user.apply(rule).map_err(|error| SetUserError::Rule {
                 rule: String::from_utf8_lossy(rule).into_owned(),
@@ -786,6 +807,20 @@ mod tests {
             users.get("u").unwrap().describe(),
             "user u off sanitize-payload resetchannels -@all"
         );
+    }
+
+    #[test]
+    fn acl_pubsub_default_applies_to_new_users() {
+        let mut users = Users::default();
+        users.set_pubsub_default(true);
+        users.set_user(b"new", &[]).unwrap();
+        assert_eq!(users.get("new").unwrap().channels_description(), "&*");
+        users.set_pubsub_default(false);
+        users.set_user(b"other", &[]).unwrap();
+        assert_eq!(users.get("other").unwrap().channels_description(), "");
+        // Existing users keep theirs.
+        users.set_user(b"new", &argv(&["on"])).unwrap();
+        assert_eq!(users.get("new").unwrap().channels_description(), "&*");
     }
 
     #[test]

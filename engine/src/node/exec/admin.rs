@@ -318,6 +318,13 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
             ))
         };
     }
+    if name == "acl-pubsub-default" {
+        let lower = value.to_ascii_lowercase();
+        return match lower.as_str() {
+            "allchannels" | "resetchannels" => Ok(lower),
+            _ => Err("argument(s) must be one of the following: allchannels, resetchannels".into()),
+        };
+    }
     if name == "timeout" {
         return match value.parse::<i64>() {
             Ok(seconds) if (0..=i64::from(i32::MAX)).contains(&seconds) => Ok(seconds.to_string()),
@@ -644,6 +651,7 @@ impl Exec {
                     self.shared.limits_generation.fetch_add(1, Ordering::AcqRel);
                 }
                 ("requirepass", _) => self.set_requirepass(value.as_bytes()),
+                ("acl-pubsub-default", _) => self.acl.set_pubsub_default(value == "allchannels"),
                 ("protected-mode", _) => self.shared.protected_mode.store(value == "yes", Ordering::Release),
                 ("client-output-buffer-limit", _) => {
                     // Validated above: parses.
