@@ -65,6 +65,25 @@ pub struct ServerArgs {
     tls: ClientTlsArgs,
     #[command(flatten)]
     journal_security: JournalSecurityArgs,
+    /// Password of the default user (as Redis's `requirepass`); clients
+    /// must AUTH with it. Prefer the config file: flags show in `ps`.
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// `yes` (default) or `no`: while no password is set, refuse clients
+    /// that are not on this machine.
+    #[arg(long)]
+    protected_mode: Option<YesNo>,
+    /// Close clients idle this many seconds (default 0: never).
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+/// Redis's boolean spelling for settings.
+#[derive(clap::ValueEnum, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum YesNo {
+    Yes,
+    No,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -91,6 +110,9 @@ struct FileConfig {
     journal_tls_key: Option<PathBuf>,
     journal_tls_ca: Option<PathBuf>,
     journal_tls_auth_clients: Option<bool>,
+    requirepass: Option<String>,
+    protected_mode: Option<YesNo>,
+    timeout: Option<u64>,
 }
 
 impl FileConfig {
@@ -168,6 +190,11 @@ pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
         config.databases = n;
     }
     config.can_lead = !(args.replica_only || file.replica_only.unwrap_or(false));
+    config.requirepass = args.requirepass.or(file.requirepass).filter(|p| !p.is_empty());
+    config.protected_mode = args.protected_mode.or(file.protected_mode) != Some(YesNo::No);
+    if let Some(seconds) = args.timeout.or(file.timeout) {
+        config.idle_timeout = Duration::from_secs(seconds);
+    }
     if let Some(store) = args.snapshot_store.or(file.snapshot_store) {
         let source =
             StoreSource::open(&store).with_context(|| format!("opening snapshot store {}", store.display()))?;

@@ -116,6 +116,9 @@ enum ParserState {
         remaining: usize,
         /// Arguments read so far.
         args: Vec<Bytes>,
+        /// Their total size: it counts against the query buffer limit, so
+        /// a client cannot hold memory by never finishing a request.
+        args_bytes: usize,
         /// The length of the argument whose header was read but whose bytes
         /// have not all arrived yet.
         pending_bulk_len: Option<usize>,
@@ -143,6 +146,15 @@ impl RequestParser {
         Self {
             limits,
             state: ParserState::Idle,
+        }
+    }
+
+    /// Bytes of the request under way already taken out of the input
+    /// (its complete arguments).
+    pub fn partial_bytes(&self) -> usize {
+        match &self.state {
+            ParserState::Multibulk { args_bytes, .. } => *args_bytes,
+            _ => 0,
         }
     }
 
@@ -176,7 +188,8 @@ impl RequestParser {
     fn parse_unchecked(&mut self, input: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         // Redis checks the query buffer right after reading into it, before
         // parsing, so a client that sends faster than it is served is cut off.
-        if input.len() > self.limits.max_query_buffer_len {
+        // The arguments of a request not yet complete count too.
+        if input.len().saturating_add(self.partial_bytes()) > self.limits.max_query_buffer_len {
             return Err(ProtocolError::QueryBufferLimitExceeded);
         }
         loop {
@@ -194,6 +207,7 @@ impl RequestParser {
                             self.state = ParserState::Multibulk {
                                 remaining: count,
                                 args: Vec::with_capacity(count.min(MAX_PREALLOCATED_ARGS)),
+                                args_bytes: 0,
                                 pending_bulk_len: None,
                             };
                         }
@@ -213,6 +227,7 @@ impl RequestParser {
                 ParserState::Multibulk {
                     remaining,
                     args,
+                    args_bytes,
                     pending_bulk_len,
                 } => {
                     while *remaining > 0 {
@@ -235,6 +250,10 @@ impl RequestParser {
                             return Ok(None);
                         }
                         args.push(take_argument(input, bulk_len));
+                        *args_bytes += bulk_len;
+                        if *args_bytes > self.limits.max_query_buffer_len {
+                            return Err(ProtocolError::QueryBufferLimitExceeded);
+                        }
                         input.advance(2);
                         *pending_bulk_len = None;
                         *remaining -= 1;
@@ -982,6 +1001,33 @@ mod tests {
             ProtocolError::QueryBufferLimitExceeded.to_redis_error(),
             "-ERR Protocol error: query buffer limit exceeded"
         );
+    }
+
+    #[test]
+    fn arguments_of_an_unfinished_request_count_against_the_query_buffer() {
+        let limits = ParserLimits {
+            max_query_buffer_len: 64,
+            ..ParserLimits::default()
+        };
+        let mut parser = RequestParser::new(limits);
+        let mut buffer = BytesMut::new();
+        buffer.extend_from_slice(b"*1000\r\n");
+        // Each argument is consumed from the buffer as it arrives; the
+        // parser's own copy of them is what grows.
+        let mut outcome = Ok(None);
+        for _ in 0..10 {
+            buffer.extend_from_slice(b"$10\r\n0123456789\r\n");
+            outcome = parser.parse(&mut buffer);
+            if outcome.is_err() {
+                break;
+            }
+            assert!(buffer.is_empty());
+        }
+        assert_eq!(outcome, Err(ProtocolError::QueryBufferLimitExceeded));
+        let mut fresh = RequestParser::new(limits);
+        let mut two = BytesMut::from(&b"*2\r\n$3\r\nabc\r\n"[..]);
+        assert_eq!(fresh.parse(&mut two), Ok(None));
+        assert_eq!(fresh.partial_bytes(), 3);
     }
 
     #[test]

@@ -311,7 +311,6 @@ fn gap_reason(name: &str, group: &str) -> &'static str {
         (_, "migrate") => {
             "not implemented: moves keys to another server in Redis's RDB DUMP format, which Memoir does not produce"
         }
-        (_, "acl") => "not implemented yet: ACL users are part of the security issue",
         (_, "bgrewriteaof") => "not applicable: there is no AOF; the replicated journal is the log",
         (_, "psync" | "sync" | "replconf" | "replicaof" | "slaveof") => {
             "not applicable: replicas follow the replicated journal, not Redis's replication protocol"
@@ -335,7 +334,9 @@ fn note(name: &str) -> &'static str {
         "memory" => "USAGE is an estimate",
         "latency" => "the latency monitor is always disabled",
         "debug" => "DIGEST, DIGEST-SEQ, SLEEP and a few more subcommands",
-        "auth" => "no passwords or users yet (security issue)",
+        "auth" => "requirepass and ACL users; passwords stored as SHA-256",
+        "acl" => "users are node-local and not replicated (as in Redis); no selectors, no ACL LOG entries, no ACL file (LOAD/SAVE answer an error)",
+        "hello" => "AUTH and SETNAME options",
         "readonly" | "readwrite" => "cluster mode is disabled, as in a standalone Redis",
         "wait" => "counts journal replicas holding the writes",
         _ => "",

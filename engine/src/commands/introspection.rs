@@ -6,8 +6,8 @@ use bytes::Bytes;
 use super::args::is;
 use super::errors::arity_error;
 use super::glob;
-use super::table::{self, Group, COMMANDS};
-use super::{flags, CommandSpec};
+use super::table::{self, COMMANDS};
+use super::{categories, flags};
 use crate::resp::Reply;
 
 /// Flags in the order Redis prints them.
@@ -29,10 +29,6 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (flags::ALLOW_BUSY, "allow_busy"),
 ];
 
-/// Commands Redis puts in the @dangerous ACL category without the admin
-/// flag.
-const DANGEROUS: &[&str] = &["flushdb", "flushall", "keys", "swapdb", "info", "role", "lastsave"];
-
 fn status(text: &str) -> Reply {
     Reply::SimpleString(text.to_owned())
 }
@@ -41,52 +37,10 @@ fn bulk(text: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
 }
 
-/// ACL categories, in Redis's category order.
-pub fn acl_categories(spec: &CommandSpec, group: Group) -> Vec<&'static str> {
-    let has = |flag: u32| spec.flags & flag != 0;
-    let mut categories = Vec::new();
-    if group == Group::Generic || matches!(spec.name, "dbsize" | "flushdb" | "flushall" | "swapdb") {
-        categories.push("@keyspace");
-    }
-    if has(flags::READONLY) {
-        categories.push("@read");
-    }
-    if has(flags::WRITE) {
-        categories.push("@write");
-    }
-    match group {
-        Group::Set => categories.push("@set"),
-        Group::SortedSet => categories.push("@sortedset"),
-        Group::List => categories.push("@list"),
-        Group::Hash => categories.push("@hash"),
-        Group::String => categories.push("@string"),
-        _ => {}
-    }
-    if has(flags::PUBSUB) {
-        categories.push("@pubsub");
-    }
-    if has(flags::ADMIN) {
-        categories.push("@admin");
-    }
-    categories.push(if has(flags::FAST) { "@fast" } else { "@slow" });
-    if has(flags::BLOCKING) {
-        categories.push("@blocking");
-    }
-    if has(flags::ADMIN) || DANGEROUS.contains(&spec.name) {
-        categories.push("@dangerous");
-    }
-    match group {
-        Group::Connection => categories.push("@connection"),
-        Group::Transactions => categories.push("@transaction"),
-        _ => {}
-    }
-    categories
-}
-
 /// One COMMAND INFO entry: name, arity, flags, first key, last key, step,
 /// ACL categories, tips, key specs, subcommands.
 fn info_entry(position: usize) -> Reply {
-    let (Some(spec), Some(doc)) = (COMMANDS.get(position), table::doc(position)) else {
+    let Some(spec) = COMMANDS.get(position) else {
         return Reply::Null;
     };
     let flag_names = FLAG_NAMES
@@ -101,7 +55,12 @@ fn info_entry(position: usize) -> Reply {
         Reply::Integer(i64::from(spec.first_key)),
         Reply::Integer(i64::from(spec.last_key)),
         Reply::Integer(i64::from(spec.key_step)),
-        Reply::Set(acl_categories(spec, doc.group).into_iter().map(status).collect()),
+        Reply::Set(
+            categories::of_command(position)
+                .names()
+                .map(|name| status(&format!("@{name}")))
+                .collect(),
+        ),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),
@@ -170,11 +129,7 @@ fn list(filter: &[Bytes]) -> Reply {
             if is(kind, "PATTERN") {
                 glob::matches(&value.to_ascii_lowercase(), spec.name.as_bytes())
             } else if is(kind, "ACLCAT") {
-                table::doc(*position).is_some_and(|doc| {
-                    acl_categories(spec, doc.group)
-                        .iter()
-                        .any(|category| category.get(1..).is_some_and(|name| is(value, name)))
-                })
+                categories::by_name(value).is_some_and(|category| categories::of_command(*position).contains(category))
             } else {
                 // MODULE: this server has no modules.
                 false
@@ -278,7 +233,10 @@ mod tests {
     fn categories() {
         let categories = |name: &str| {
             let position = table::position(name.as_bytes()).expect("known");
-            acl_categories(&COMMANDS[position], table::doc(position).expect("doc").group)
+            categories::of_command(position)
+                .names()
+                .map(|name| format!("@{name}"))
+                .collect::<Vec<_>>()
         };
         assert_eq!(categories("set"), ["@write", "@string", "@slow"]);
         assert_eq!(categories("del"), ["@keyspace", "@write", "@slow"]);

@@ -20,11 +20,13 @@
 
 pub mod args;
 pub mod bitmaps;
+pub mod categories;
 pub mod dump;
 pub mod errors;
 pub mod glob;
 pub mod hashes;
 pub mod introspection;
+pub mod key_access;
 pub mod keys;
 pub mod lists;
 pub mod mpop;

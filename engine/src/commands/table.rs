@@ -478,6 +478,8 @@ command_table! {
         "Returns detailed information about all commands.";
     "config", -2, [], 0, 0, 0, Server, "2.0.0", node,
         "A container for server configuration commands.";
+    "acl", -2, [], 0, 0, 0, Server, "6.0.0", node,
+        "A container for Access List Control commands.";
     "debug", -2, [ADMIN NOSCRIPT LOADING STALE], 0, 0, 0, Server, "1.0.0", node,
         "A container for debugging commands.";
     "slowlog", -2, [], 0, 0, 0, Server, "2.2.12", node,

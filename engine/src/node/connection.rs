@@ -16,17 +16,23 @@ use tracing::{debug, warn};
 
 use super::commit::{BarrierState, CommitState};
 use super::exec::{ExecMsg, ExecSender, Outgoing};
+use super::protected_mode;
 use super::shared::NodeShared;
 use crate::resp::{ParserLimits, Reply, RequestParser};
 
 /// What the execution thread can do to a connection from outside its
-/// tasks: close it (CLIENT KILL, a subscriber over its output limit) and
-/// see how much pub/sub output it has not written yet.
+/// tasks: close it (CLIENT KILL, a client over its output limit) and see
+/// how much output it has not written yet and how much request data it
+/// holds (CLIENT LIST's omem and qbuf).
 #[derive(Default)]
 pub(crate) struct ConnControl {
     killed: AtomicBool,
     notify: Notify,
-    pubsub_bytes: AtomicUsize,
+    output_bytes: AtomicUsize,
+    query_bytes: AtomicUsize,
+    /// Whether the client has authenticated (kept by the execution
+    /// thread): unauthenticated clients get tighter limits.
+    authenticated: AtomicBool,
 }
 
 impl ConnControl {
@@ -35,6 +41,19 @@ impl ConnControl {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.notify.notify_waiters();
+    }
+
+    pub fn set_authenticated(&self, authenticated: bool) {
+        self.authenticated.store(authenticated, Ordering::Release);
+    }
+
+    pub fn authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::Acquire)
+    }
+
+    /// Whether the connection was closed by [`ConnControl::kill`].
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
     }
 
     async fn killed(&self) {
@@ -49,27 +68,45 @@ impl ConnControl {
         }
     }
 
-    /// Adds queued pub/sub bytes; the new total.
-    pub fn add_pubsub_bytes(&self, bytes: usize) -> usize {
-        self.pubsub_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
+    /// Adds queued output bytes (counted against the output buffer
+    /// limit); the new total.
+    pub fn add_output_bytes(&self, bytes: usize) -> usize {
+        self.output_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
     }
 
-    pub fn pubsub_bytes(&self) -> usize {
-        self.pubsub_bytes.load(Ordering::Acquire)
+    /// Output queued and not yet written to the socket.
+    pub fn output_bytes(&self) -> usize {
+        self.output_bytes.load(Ordering::Acquire)
+    }
+
+    /// Request bytes received and not yet handed to the execution thread.
+    pub fn query_bytes(&self) -> usize {
+        self.query_bytes.load(Ordering::Acquire)
     }
 
     fn written(&self, bytes: usize) {
         if bytes > 0 {
-            self.pubsub_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.output_bytes.fetch_sub(bytes, Ordering::AcqRel);
         }
     }
 }
 
-/// The parser limits CONFIG SET last gave.
-fn current_limits(shared: &NodeShared) -> ParserLimits {
+/// Most request bytes a client that has not authenticated may buffer
+/// (Redis 7.4 has the same bound): it can only send AUTH or HELLO, and must
+/// not be able to make the node hold `client-query-buffer-limit` (1 GB) of
+/// memory per connection before proving who it is.
+pub(crate) const UNAUTHENTICATED_QUERY_LIMIT: usize = 1024 * 1024;
+
+/// The parser limits CONFIG SET last gave, tighter while unauthenticated.
+fn current_limits(shared: &NodeShared, authenticated: bool) -> ParserLimits {
+    let configured = shared.max_query_buffer_len.load(Ordering::Acquire);
     ParserLimits {
         max_bulk_len: shared.max_bulk_len.load(Ordering::Acquire),
-        max_query_buffer_len: shared.max_query_buffer_len.load(Ordering::Acquire),
+        max_query_buffer_len: if authenticated {
+            configured
+        } else {
+            configured.min(UNAUTHENTICATED_QUERY_LIMIT)
+        },
         ..shared.config.limits
     }
 }
@@ -118,6 +155,16 @@ pub(crate) async fn accept_loop(
             }
             continue;
         }
+        if protected_mode::refuses(
+            shared.protected_mode.load(Ordering::Acquire),
+            shared.default_user_nopass.load(Ordering::Acquire),
+            addr.ip(),
+        ) {
+            shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            debug!(%addr, "refused by protected mode");
+            let _ = stream.write_all(protected_mode::DENIED.as_bytes()).await;
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         shared.connected_clients.fetch_add(1, Ordering::AcqRel);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
@@ -157,6 +204,9 @@ async fn serve<R, W>(
 {
     let (replies_tx, replies_rx) = mpsc::unbounded_channel();
     let control = Arc::new(ConnControl::default());
+    // The execution thread sets the real state on `Connected`; until then,
+    // what the default user allows.
+    control.set_authenticated(shared.default_user_nopass.load(Ordering::Acquire));
     if exec
         .send(ExecMsg::Connected {
             conn: id,
@@ -196,7 +246,8 @@ async fn read_requests<R: AsyncRead + Unpin>(
     control: &ConnControl,
 ) {
     let mut limits_generation = shared.limits_generation.load(Ordering::Acquire);
-    let mut parser = RequestParser::new(current_limits(shared));
+    let mut authenticated = control.authenticated();
+    let mut parser = RequestParser::new(current_limits(shared, authenticated));
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         if shared.closing.load(Ordering::Acquire) {
@@ -212,9 +263,10 @@ async fn read_requests<R: AsyncRead + Unpin>(
             _ = control.killed() => return,
         };
         let generation = shared.limits_generation.load(Ordering::Acquire);
-        if generation != limits_generation {
+        if generation != limits_generation || control.authenticated() != authenticated {
             limits_generation = generation;
-            parser.set_limits(current_limits(shared));
+            authenticated = control.authenticated();
+            parser.set_limits(current_limits(shared, authenticated));
         }
         match read {
             Ok(0) | Err(_) => return,
@@ -239,6 +291,9 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 }
             }
         }
+        control
+            .query_bytes
+            .store(buf.len() + parser.partial_bytes(), Ordering::Release);
         if !commands.is_empty() && !submit(id, exec, in_flight, commands).await {
             return;
         }
@@ -296,6 +351,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     control: &ConnControl,
 ) {
     let mut out = BytesMut::with_capacity(READ_BUFFER);
+    // Output-limit bytes of the replies encoded into `out`: they stop
+    // counting once the socket took them, not when they are encoded.
+    let mut encoded = 0usize;
     'outer: while let Some(first) = replies.recv().await {
         let mut pending = vec![first];
         while let Ok(more) = replies.try_recv() {
@@ -314,6 +372,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                             break 'outer;
                         }
                         out.clear();
+                        control.written(std::mem::take(&mut encoded));
                         match wait_for_barrier(&mut commit, item.barrier, shared).await {
                             Some(state) => state,
                             None => break 'outer,
@@ -321,7 +380,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     }
                     state => state,
                 };
-                control.written(item.accounted);
+                encoded += item.accounted;
                 if item.silent || (item.drop_on_failure && state == BarrierState::Failed) {
                     continue;
                 }
@@ -340,6 +399,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             break;
         }
         out.clear();
+        control.written(std::mem::take(&mut encoded));
         if out.capacity() > 4 * READ_BUFFER {
             out = BytesMut::with_capacity(READ_BUFFER);
         }

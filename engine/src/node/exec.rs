@@ -18,8 +18,10 @@ use hashbrown::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+use super::acl;
 use super::commit::{CommitState, SealedBatch};
 use super::connection::ConnControl;
+use super::limits::OutputLimits;
 use super::role::RoleCommand;
 use super::shared::{NodeShared, Role};
 use crate::commands::{self, flags, Clock, CommandKind, CommandSpec, Effect, ExecCtx};
@@ -30,9 +32,11 @@ use crate::resp::{Protocol, Reply};
 
 pub(crate) mod admin;
 mod blocking;
+mod client_limits;
 pub(crate) mod node_commands;
 pub(crate) mod pause;
 mod pubsub;
+pub(crate) mod security;
 mod watching;
 
 /// Bound on messages queued for the execution thread.
@@ -188,6 +192,7 @@ pub(crate) fn spawn(shared: Arc<NodeShared>, role_commands: mpsc::UnboundedSende
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let commit = Arc::new(watch::Sender::new(CommitState::default()));
     let mut exec = Exec::new(shared, commit.clone(), role_commands);
+    exec.publish_default_user();
     // Blocked clients' timers run on the runtime that started the node and
     // report back through a weak sender (they must not keep the thread's
     // queue open).
@@ -231,6 +236,10 @@ struct Session {
     reply_mode: admin::ReplyMode,
     last_command: &'static str,
     last_active: Instant,
+    identity: security::Identity,
+    /// Since when the queued output has been above the soft limit of the
+    /// client's class (`client-output-buffer-limit`).
+    over_soft_limit_since: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -341,6 +350,12 @@ pub(crate) struct Exec {
     pubsub: pubsub::Registry,
     admin: admin::AdminState,
     pause: pause::PauseState,
+    /// This node's ACL users (node-local, never journaled).
+    acl: acl::Users,
+    denials: security::DenialStats,
+    /// `client-output-buffer-limit` for normal and pub/sub clients.
+    output_limits: OutputLimits,
+    last_idle_check: Instant,
 }
 
 impl Exec {
@@ -378,6 +393,16 @@ impl Exec {
             pubsub: pubsub::Registry::default(),
             admin: admin::AdminState::new(&shared),
             pause: pause::PauseState::default(),
+            acl: {
+                let mut users = acl::Users::default();
+                if let Some(password) = &shared.config.requirepass {
+                    users.set_default_password(password.as_bytes());
+                }
+                users
+            },
+            denials: security::DenialStats::default(),
+            output_limits: shared.config.output_limits,
+            last_idle_check: Instant::now(),
             shared,
         }
     }
@@ -421,6 +446,8 @@ impl Exec {
                 replies,
                 control,
             } => {
+                let identity = self.default_identity();
+                control.set_authenticated(identity.authenticated);
                 self.sessions.insert(
                     conn,
                     Session {
@@ -445,6 +472,8 @@ impl Exec {
                         reply_mode: admin::ReplyMode::On,
                         last_command: "NULL",
                         last_active: self.now,
+                        identity,
+                        over_soft_limit_since: None,
                     },
                 );
             }
@@ -534,6 +563,7 @@ impl Exec {
                 self.admin
                     .sample_ops(self.now, self.shared.total_commands.load(Ordering::Relaxed));
                 self.active_expire();
+                self.close_idle_clients();
             }
             ExecMsg::Stop => {}
             ExecMsg::Inspect(inspector) => {
@@ -557,6 +587,9 @@ impl Exec {
         let mut items = Vec::with_capacity(commands.len());
         let mut close = false;
         let mut answered = 0usize;
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.last_active = self.now;
+        }
         let mut commands = commands.into_iter();
         while let Some(argv) = commands.next() {
             if close {
@@ -602,6 +635,16 @@ impl Exec {
             }
         }
         self.shared.total_commands.fetch_add(answered as u64, Ordering::Relaxed);
+        if !self.output_limit(conn).is_unlimited() {
+            let mut total = 0;
+            for item in &mut items {
+                item.accounted = client_limits::reply_size(&item.reply);
+                total += item.accounted;
+            }
+            if !self.charge_output(conn, total) {
+                return;
+            }
+        }
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.commands += answered as u64;
             if !items.is_empty() || close {
@@ -626,18 +669,24 @@ impl Exec {
 
     /// Runs one command for a connection, handling MULTI queueing.
     fn run_one(&mut self, conn: u64, argv: &[Bytes]) -> Outcome {
-        let Some(spec) = commands::lookup(&argv[0]) else {
+        let Some((position, spec)) = commands::table::position(&argv[0])
+            .and_then(|position| commands::table::COMMANDS.get(position).map(|spec| (position, spec)))
+        else {
             self.flag_transaction_error(conn);
             return Outcome::reply(commands::unknown_command_error(argv));
         };
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.last_command = spec.name;
-            session.last_active = self.now;
         }
         if !spec.arity_ok(argv.len()) {
             self.flag_transaction_error(conn);
             self.admin.count_rejected(spec, argv);
             return Outcome::reply(commands::arity_error(spec.name));
+        }
+        if let Some(refusal) = self.access_refusal(conn, position, spec, argv) {
+            self.flag_transaction_error(conn);
+            self.admin.count_rejected(spec, argv);
+            return Outcome::reply(refusal);
         }
         if self.in_resp2_pubsub_mode(conn)
             && !matches!(

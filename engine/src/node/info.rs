@@ -35,12 +35,17 @@ const ALL_SECTIONS: &[&str] = &[
 /// What the execution thread knows that INFO reports.
 pub(super) struct Extra {
     pub clients: usize,
+    /// Largest query buffer and unwritten output among current clients.
+    pub max_input_buffer: usize,
+    pub max_output_buffer: usize,
     pub blocked_clients: usize,
     pub pubsub_channels: usize,
     pub pubsub_patterns: usize,
     pub watching_clients: usize,
     pub watched_keys: usize,
     pub total_error_replies: u64,
+    /// acl_access_denied_{auth,cmd,key,channel}.
+    pub acl_denied: [u64; 4],
     pub commandstats: Vec<(String, String)>,
     pub errorstats: Vec<(String, String)>,
     pub access: AccessStats,
@@ -72,6 +77,8 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
             "clients" => {
                 add("connected_clients", extra.clients.to_string());
                 add("maxclients", shared.maxclients.load(Ordering::Acquire).to_string());
+                add("client_recent_max_input_buffer", extra.max_input_buffer.to_string());
+                add("client_recent_max_output_buffer", extra.max_output_buffer.to_string());
                 add("blocked_clients", extra.blocked_clients.to_string());
                 add("watching_clients", extra.watching_clients.to_string());
                 add("total_watched_keys", extra.watched_keys.to_string());
@@ -118,6 +125,13 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("evicted_keys", "0".into());
                 add("keyspace_hits", extra.access.keyspace_hits.to_string());
                 add("keyspace_misses", extra.access.keyspace_misses.to_string());
+                for (name, count) in ["auth", "cmd", "key", "channel"].iter().zip(extra.acl_denied) {
+                    add(&format!("acl_access_denied_{name}"), count.to_string());
+                }
+                add(
+                    "memoir_output_limit_disconnections",
+                    shared.output_limit_disconnections.load(Ordering::Relaxed).to_string(),
+                );
             }
             "replication" => replication(shared, &mut add),
             "commandstats" => {

@@ -11,11 +11,14 @@
 //!   elections on the journal's leader register, renews the primary's lease
 //!   and resigns on shutdown.
 
+pub mod acl;
 pub(crate) mod commit;
 pub(crate) mod connection;
 pub(crate) mod exec;
 mod info;
 pub(crate) mod journal_stats;
+pub mod limits;
+pub mod protected_mode;
 pub(crate) mod role;
 mod shared;
 pub mod snapshots;
@@ -74,6 +77,16 @@ pub struct NodeConfig {
     /// Where the node rehydrates from and forwards BGSAVE to; without it
     /// the node replays the whole journal (which must then be untrimmed).
     pub snapshots: snapshots::Snapshots,
+    /// `requirepass`: the default user's password (none: clients need not
+    /// authenticate).
+    pub requirepass: Option<String>,
+    /// `protected-mode`: while the default user has no password, refuse
+    /// peers that are not on the loopback interface.
+    pub protected_mode: bool,
+    /// `timeout`: close clients idle this long (zero: never).
+    pub idle_timeout: Duration,
+    /// `client-output-buffer-limit`.
+    pub output_limits: limits::OutputLimits,
 }
 
 impl NodeConfig {
@@ -93,6 +106,10 @@ impl NodeConfig {
             journal_deadline: Duration::from_secs(5),
             can_lead: true,
             snapshots: snapshots::Snapshots::default(),
+            requirepass: None,
+            protected_mode: true,
+            idle_timeout: Duration::ZERO,
+            output_limits: limits::OutputLimits::default(),
         }
     }
 }
@@ -131,6 +148,24 @@ impl NodeBuilder {
 
     pub fn lease(mut self, lease: Duration) -> Self {
         self.config.lease = lease;
+        self
+    }
+
+    /// The default user's password (`requirepass`).
+    pub fn requirepass(mut self, password: impl Into<String>) -> Self {
+        self.config.requirepass = Some(password.into());
+        self
+    }
+
+    /// `protected-mode` (on by default).
+    pub fn protected_mode(mut self, on: bool) -> Self {
+        self.config.protected_mode = on;
+        self
+    }
+
+    /// Idle client timeout (`timeout`; zero, the default, disables it).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout;
         self
     }
 

@@ -65,7 +65,14 @@ pub struct NodeShared {
     pub max_bulk_len: AtomicUsize,
     pub max_query_buffer_len: AtomicUsize,
     pub limits_generation: AtomicU64,
+    /// Protected mode's inputs, read by the accept loop: `protected-mode`
+    /// and whether the default user has no password (kept by the
+    /// execution thread, which owns the users).
+    pub protected_mode: AtomicBool,
+    pub default_user_nopass: AtomicBool,
     pub total_connections: AtomicU64,
+    /// Clients closed for passing their output buffer limit.
+    pub output_limit_disconnections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub total_commands: AtomicU64,
     pub failovers: AtomicU64,
@@ -90,6 +97,8 @@ impl NodeShared {
         shutdown_requested: watch::Sender<bool>,
     ) -> NodeShared {
         let (maxclients, limits) = (config.maxclients, config.limits);
+        let protected_mode = config.protected_mode;
+        let default_user_nopass = config.requirepass.as_deref().is_none_or(str::is_empty);
         NodeShared {
             config,
             id,
@@ -112,7 +121,10 @@ impl NodeShared {
             max_bulk_len: AtomicUsize::new(limits.max_bulk_len),
             max_query_buffer_len: AtomicUsize::new(limits.max_query_buffer_len),
             limits_generation: AtomicU64::new(0),
+            protected_mode: AtomicBool::new(protected_mode),
+            default_user_nopass: AtomicBool::new(default_user_nopass),
             total_connections: AtomicU64::new(0),
+            output_limit_disconnections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             total_commands: AtomicU64::new(0),
             failovers: AtomicU64::new(0),

@@ -128,6 +128,13 @@ impl AdminState {
             ("proto-max-bulk-len", limits.max_bulk_len.to_string()),
             ("client-query-buffer-limit", limits.max_query_buffer_len.to_string()),
             ("appendonly", "no".to_owned()),
+            ("requirepass", shared.config.requirepass.clone().unwrap_or_default()),
+            (
+                "protected-mode",
+                if shared.config.protected_mode { "yes" } else { "no" }.to_owned(),
+            ),
+            ("timeout", shared.config.idle_timeout.as_secs().to_string()),
+            ("client-output-buffer-limit", shared.config.output_limits.render()),
             ("appendfsync", "always".to_owned()),
             ("save", String::new()),
             ("pidfile", String::new()),
@@ -152,6 +159,11 @@ impl AdminState {
             ops_samples: VecDeque::with_capacity(OPS_SAMPLES),
             config,
         }
+    }
+
+    /// `timeout` (zero: idle clients are never closed).
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.config_i64("timeout", 0)).unwrap_or(0))
     }
 
     fn config_i64(&self, name: &str, default: i64) -> i64 {
@@ -330,6 +342,19 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
                 "argument(s) must be one of the following: {}",
                 POLICIES.join(", ")
             ))
+        };
+    }
+    if name == "acl-pubsub-default" {
+        let lower = value.to_ascii_lowercase();
+        return match lower.as_str() {
+            "allchannels" | "resetchannels" => Ok(lower),
+            _ => Err("argument(s) must be one of the following: allchannels, resetchannels".into()),
+        };
+    }
+    if name == "timeout" {
+        return match value.parse::<i64>() {
+            Ok(seconds) if (0..=i64::from(i32::MAX)).contains(&seconds) => Ok(seconds.to_string()),
+            _ => Err("argument must be between 0 and 2147483647 inclusive".into()),
         };
     }
     if default == "yes" || default == "no" {
@@ -626,7 +651,16 @@ impl Exec {
             if changes.iter().any(|(n, _)| *n == canonical) {
                 return failed("duplicate parameter".into());
             }
-            match validate(canonical, &pair[1]) {
+            let validated = if canonical == "client-output-buffer-limit" {
+                let text = String::from_utf8_lossy(&pair[1]).into_owned();
+                match self.output_limits.parse_update(&text) {
+                    Ok(limits) => Ok(limits.render()),
+                    Err(why) => Err(why.to_owned()),
+                }
+            } else {
+                validate(canonical, &pair[1])
+            };
+            match validated {
                 Ok(value) => changes.push((canonical, value)),
                 Err(why) => return failed(why),
             }
@@ -642,6 +676,15 @@ impl Exec {
                 ("client-query-buffer-limit", Some(n)) => {
                     self.shared.max_query_buffer_len.store(n, Ordering::Release);
                     self.shared.limits_generation.fetch_add(1, Ordering::AcqRel);
+                }
+                ("requirepass", _) => self.set_requirepass(value.as_bytes()),
+                ("acl-pubsub-default", _) => self.acl.set_pubsub_default(value == "allchannels"),
+                ("protected-mode", _) => self.shared.protected_mode.store(value == "yes", Ordering::Release),
+                ("client-output-buffer-limit", _) => {
+                    // Validated above: parses.
+                    if let Ok(limits) = self.output_limits.parse_update(&value) {
+                        self.output_limits = limits;
+                    }
                 }
                 _ => {}
             }
@@ -832,9 +875,10 @@ impl Exec {
                         }
                     }
                     "USER" => {
-                        if value != "default" {
+                        if self.acl.get(&value).is_none() {
                             return Outcome::reply(err(format!("ERR No such user '{value}'")));
                         }
+                        ids.retain(|id| self.sessions.get(id).is_some_and(|s| s.identity.user == value));
                     }
                     "TYPE" => {
                         let pubsub = match value.to_ascii_lowercase().as_str() {
@@ -909,9 +953,10 @@ impl Exec {
             if flags.is_empty() {
                 flags.push('N');
             }
-            let omem = s.control.pubsub_bytes();
+            let omem = s.control.output_bytes();
+            let qbuf = s.control.query_bytes();
             out.push_str(&format!(
-                "id={id} addr={} laddr={} fd=0 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} tot-cmds={}\n",
+                "id={id} addr={} laddr={} fd=0 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub=0 multi={} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-cmds={}\n",
                 s.addr,
                 self.shared.local_addr,
                 lossy(&s.name),
@@ -921,7 +966,9 @@ impl Exec {
                 s.channels.len(),
                 s.patterns.len(),
                 s.multi.as_ref().map_or(-1, |t| t.queued.len() as i64),
+                omem + qbuf,
                 if s.last_command == "NULL" { "NULL".to_owned() } else { s.last_command.to_owned() },
+                s.identity.user,
                 if s.protocol == Protocol::Resp3 { 3 } else { 2 },
                 lossy(&s.lib_name),
                 lossy(&s.lib_ver),

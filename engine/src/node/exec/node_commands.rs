@@ -78,6 +78,9 @@ impl Exec {
                     session.multi = None;
                     session.reply_mode = super::admin::ReplyMode::On;
                 }
+                // Back to the default user, authenticated only if it needs no password.
+                let identity = self.default_identity();
+                self.set_identity(conn, identity);
                 Outcome::reply(Reply::SimpleString("RESET".into()))
             }
             "multi" => Outcome::reply(match self.sessions.get_mut(&conn) {
@@ -123,7 +126,14 @@ impl Exec {
             "command" => Outcome::reply(commands::command_command(argv)),
             "debug" => self.debug(argv),
             "config" => Outcome::reply(self.config(argv)),
-            "auth" => Outcome::reply(auth(argv)),
+            "auth" => Outcome::reply(self.auth(conn, argv)),
+            "acl" => {
+                let (reply, close) = self.acl_command(conn, argv);
+                Outcome {
+                    close,
+                    ..Outcome::reply(reply)
+                }
+            }
             "time" => {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 Outcome::reply(Reply::Array(vec![
@@ -159,6 +169,7 @@ impl Exec {
     fn hello(&mut self, conn: u64, argv: &[Bytes]) -> Reply {
         let mut protocol = self.sessions.get(&conn).map_or(Protocol::Resp2, |s| s.protocol);
         let mut name = None;
+        let mut credentials = None;
         if let Some(version) = argv.get(1) {
             protocol = match parse_i64(version) {
                 Some(2) => Protocol::Resp2,
@@ -170,16 +181,9 @@ impl Exec {
             while i < argv.len() {
                 let more = argv.len() - i - 1;
                 if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-                    if let Reply::Error(e) =
-                        auth(&[Bytes::from_static(b"auth"), argv[i + 1].clone(), argv[i + 2].clone()])
-                    {
-                        return Reply::Error(e);
-                    }
+                    credentials = Some((&argv[i + 1], &argv[i + 2]));
                     i += 3;
                 } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
-                    if let Err(e) = validate_client_name(&argv[i + 1]) {
-                        return e;
-                    }
                     name = Some(argv[i + 1].clone());
                     i += 2;
                 } else {
@@ -188,6 +192,16 @@ impl Exec {
                         String::from_utf8_lossy(&argv[i])
                     ));
                 }
+            }
+        }
+        // As Redis: authenticate first, then require authentication, then
+        // validate the name.
+        if let Err(refusal) = self.hello_auth(conn, credentials) {
+            return refusal;
+        }
+        if let Some(name) = &name {
+            if let Err(e) = validate_client_name(name) {
+                return e;
             }
         }
         let role = match self.shared.role() {
@@ -249,9 +263,11 @@ impl Exec {
         let mut close = false;
         self.in_exec = true;
         for argv in tx.queued {
-            let outcome = match commands::lookup(&argv[0]) {
-                Some(spec) => self.dispatch(conn, spec, &argv),
-                None => Outcome::reply(commands::unknown_command_error(&argv)),
+            // ACL rules may have changed since the command was queued.
+            let outcome = match (commands::lookup(&argv[0]), self.exec_time_refusal(conn, &argv)) {
+                (Some(_), Some(refusal)) => Outcome::reply(refusal),
+                (Some(spec), None) => self.dispatch(conn, spec, &argv),
+                (None, _) => Outcome::reply(commands::unknown_command_error(&argv)),
             };
             barrier = barrier.max(outcome.barrier);
             close |= outcome.close;
@@ -276,12 +292,30 @@ impl Exec {
             .collect();
         let extra = info::Extra {
             clients: self.sessions.len(),
+            max_input_buffer: self
+                .sessions
+                .values()
+                .map(|s| s.control.query_bytes())
+                .max()
+                .unwrap_or(0),
+            max_output_buffer: self
+                .sessions
+                .values()
+                .map(|s| s.control.output_bytes())
+                .max()
+                .unwrap_or(0),
             blocked_clients: self.blocked_clients(),
             pubsub_channels: self.pubsub_channel_count(),
             pubsub_patterns: self.pubsub_pattern_count(),
             watching_clients: self.sessions.values().filter(|s| !s.watched.is_empty()).count(),
             watched_keys: self.watchers.len(),
             total_error_replies: self.admin.total_error_replies(),
+            acl_denied: [
+                self.denials.auth,
+                self.denials.cmd,
+                self.denials.key,
+                self.denials.channel,
+            ],
             commandstats: self.admin.commandstats(),
             errorstats: self.admin.errorstats(),
             access: self.ks.access_stats(),
@@ -424,15 +458,6 @@ impl Exec {
             .as_ref()
             .and_then(|source| source.summary().newest)
             .map_or_else(|| self.shared.started_unix_secs(), |(_, unix_ms, _)| unix_ms / 1000)
-    }
-}
-
-fn auth(argv: &[Bytes]) -> Reply {
-    match argv.len() {
-        2 => err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
-        3 if argv[1].as_ref() == b"default" => ok(),
-        3 => err("WRONGPASS invalid username-password pair or user is disabled."),
-        _ => commands::arity_error("auth"),
     }
 }
 

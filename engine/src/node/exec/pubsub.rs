@@ -9,10 +9,9 @@
 //! dropped if they failed, so no subscriber learns of a write that could
 //! still be lost.
 //!
-//! Output bound: a subscriber whose undelivered messages exceed
-//! [`PUBSUB_OUTPUT_LIMIT`] bytes is disconnected, like Redis's
-//! `client-output-buffer-limit pubsub 32mb 8mb 60` simplified to its hard
-//! limit (no soft limit over time).
+//! Output bound: a subscriber whose unwritten output passes its class's
+//! `client-output-buffer-limit` (pubsub 32mb 8mb 60 by default) is
+//! disconnected (see `client_limits.rs`).
 
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -20,9 +19,6 @@ use hashbrown::HashMap;
 use super::{Exec, Outcome, Outgoing, PendingReply};
 use crate::commands::glob;
 use crate::resp::{Protocol, Reply};
-
-/// Undelivered pub/sub bytes after which a subscriber is disconnected.
-pub(super) const PUBSUB_OUTPUT_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Subscribers per channel and per pattern, in subscription order.
 #[derive(Default)]
@@ -175,15 +171,12 @@ impl Exec {
     }
 
     /// Queues a message for subscriber `to`; disconnects it when its
-    /// undelivered output passes the limit.
+    /// unwritten output passes its limit.
     fn deliver(&mut self, to: u64, reply: Reply, barrier: u64, size: usize) {
-        let Some(session) = self.sessions.get(&to) else { return };
-        let queued = session.control.add_pubsub_bytes(size);
-        if queued > PUBSUB_OUTPUT_LIMIT {
-            tracing::warn!(conn = to, queued, "pub/sub subscriber too slow; disconnecting it");
-            session.control.kill();
+        if !self.charge_output(to, size) {
             return;
         }
+        let Some(session) = self.sessions.get(&to) else { return };
         let item = PendingReply {
             reply,
             barrier,
