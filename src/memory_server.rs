@@ -297,6 +297,13 @@ pub struct DevArgs {
     /// made at first start).
     #[arg(long, env = "MEMOIR_CLUSTER_SECRET_FILE")]
     cluster_secret_file: Option<PathBuf>,
+    /// Password of the default user on both nodes (as Redis's
+    /// `requirepass`).
+    #[arg(long, env = "MEMOIR_REQUIREPASS")]
+    requirepass: Option<String>,
+    /// Close clients idle this many seconds (default 0: never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
 }
 
 /// `memoir dev`: three journal replicas, a primary and a replica in one
@@ -356,6 +363,8 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         primary_config.snapshots = snapshots;
         primary_config.journal_security = journal_security;
         primary_config.tls = primary_tls;
+        primary_config.requirepass = args.requirepass.filter(|p| !p.is_empty());
+        primary_config.idle_timeout = Duration::from_secs(args.timeout);
         let mut replica_config = primary_config.clone();
         replica_config.listen = SocketAddr::from(([127, 0, 0, 1], replica_port));
         replica_config.tls = replica_tls;
