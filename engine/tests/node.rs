@@ -386,7 +386,16 @@ async fn connection_commands_limits_and_wait() {
     // maxclients: `con` plus two more fill the node; the next is refused.
     let _second = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
     let _third = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until the node has registered both (and let go of the closed ones).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query_async(&mut con).await.unwrap();
+        if info.contains("connected_clients:3\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the node never counted 3 clients: {info}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (out, closed) = raw(a.local_addr(), b"PING\r\n", 10).await;
     assert_eq!(String::from_utf8_lossy(&out), "-ERR max number of clients reached\r\n");
     assert!(closed);

@@ -110,9 +110,10 @@ async fn flushes_swapdb_and_expiry_touch_watched_keys_as_redis_does() {
     assert_eq!(a.cmd(&["EXEC"]).await, V::NullArray);
 
     // A key that expires after WATCH aborts EXEC.
-    assert_eq!(a.cmd(&["SET", "t", "v", "PX", "30"]).await, ok());
+    // (Long enough that WATCH surely sees the key alive on a loaded machine.)
+    assert_eq!(a.cmd(&["SET", "t", "v", "PX", "400"]).await, ok());
     assert_eq!(a.cmd(&["WATCH", "t"]).await, ok());
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(a.cmd(&["MULTI"]).await, ok());
     assert_eq!(a.cmd(&["EXEC"]).await, V::NullArray);
 

@@ -121,7 +121,12 @@ impl JournalState {
                 outcome
             }
             Command::SetLeader { new, expected } => {
-                if self.leader == *expected {
+                // Idempotent for the value already set: a client that
+                // retries a set_leader whose reply it lost (a raft leader
+                // change, a timeout) must learn that it won, not see a
+                // Conflict with itself. Leader ids are unique per term, so
+                // only the winner can hold `new`.
+                if self.leader == *expected || self.leader == *new {
                     self.leader = *new;
                     Outcome::LeaderSet
                 } else {
@@ -255,6 +260,23 @@ mod tests {
         assert_eq!(s.apply(6, 2, &append(w, 2, a)), Outcome::Appended { seq: Seq(4) });
         assert!(!s.is_accepted_append(6), "a retry is not a second copy");
         assert_eq!(s.apply(7, 2, &append(w, 3, a)), Outcome::Fenced { current: b });
+        // The retry of the set that won (its reply was lost) wins again;
+        // a stale expectation with another value still conflicts.
+        assert_eq!(
+            s.apply(8, 2, &Command::SetLeader { new: b, expected: a }),
+            Outcome::LeaderSet
+        );
+        assert_eq!(
+            s.apply(
+                9,
+                2,
+                &Command::SetLeader {
+                    new: a,
+                    expected: LeaderId::NONE
+                }
+            ),
+            Outcome::Conflict { current: b }
+        );
         let round_trip = JournalState::decode(&s.encode()).unwrap();
         assert_eq!(round_trip, s);
     }

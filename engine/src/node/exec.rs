@@ -477,13 +477,7 @@ impl Exec {
                     },
                 );
             }
-            ExecMsg::Disconnected { conn } => {
-                self.unwatch_all(conn);
-                self.drop_blocked(conn);
-                self.unsubscribe_all(conn);
-                self.forget_postponed(conn);
-                self.sessions.remove(&conn);
-            }
+            ExecMsg::Disconnected { conn } => self.forget_session(conn),
             ExecMsg::BlockTimeout { conn, token } => self.block_timeout(conn, token),
             ExecMsg::PauseEnd { token } => self.pause_timer(token),
             ExecMsg::Commands { conn, commands } => self.run_commands(conn, commands),
@@ -571,6 +565,17 @@ impl Exec {
                 inspector(&self.ks, applied);
             }
         }
+    }
+
+    /// Everything the execution thread holds for a client: on disconnect,
+    /// and at once when it is killed (as in Redis, a killed client is gone
+    /// from CLIENT LIST and further kills before its socket closes).
+    fn forget_session(&mut self, conn: u64) {
+        self.unwatch_all(conn);
+        self.drop_blocked(conn);
+        self.unsubscribe_all(conn);
+        self.forget_postponed(conn);
+        self.sessions.remove(&conn);
     }
 
     fn run_commands(&mut self, conn: u64, commands: Vec<Vec<Bytes>>) {

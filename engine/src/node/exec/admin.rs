@@ -911,6 +911,7 @@ impl Exec {
                 killed_self = true;
             } else if let Some(session) = self.sessions.get(id) {
                 session.control.kill();
+                self.forget_session(*id);
             }
         }
         let reply = if old_style {
