@@ -249,6 +249,28 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
     bgsave(&mut con, &service).await;
     let first = newest_manifest(store);
     assert!(first.keys > 600 && first.files.len() > 1, "{first:?}");
+    // INFO persistence and LASTSAVE report it (refreshed off the execution
+    // thread, so within a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(&mut con)
+            .await
+            .expect("info");
+        if info.contains(&format!("memoir_snapshot_seq:{}\r\n", first.seq)) {
+            assert!(info.contains("rdb_bgsave_in_progress:0"), "{info}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "INFO never showed snapshot {}: {info}",
+            first.seq
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lastsave: i64 = redis::cmd("LASTSAVE").query_async(&mut con).await.expect("lastsave");
+    assert_eq!(lastsave, first.created_unix_ms / 1000);
     let (digest, seq) = digest_seq(&mut con).await.expect("digest");
     let fresh = start_node(&journal, Some(store), false).await;
     assert_eq!(digest_at(&fresh, seq).await, digest, "snapshot only");

@@ -300,13 +300,7 @@ fn persistence_snapshots(shared: &NodeShared, add: &mut impl FnMut(&str, String)
         add("loading_eta_seconds", eta.to_string());
         add("memoir_loading_keys", progress.keys_loaded.to_string());
     }
-    let summary = shared
-        .config
-        .snapshots
-        .0
-        .as_ref()
-        .map(|source| source.summary())
-        .unwrap_or_default();
+    let summary = shared.snapshot_summary();
     add("rdb_bgsave_in_progress", u8::from(summary.in_progress).to_string());
     add(
         "rdb_last_bgsave_status",

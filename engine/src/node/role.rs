@@ -55,6 +55,7 @@ pub(crate) async fn run(
     commands_tx: mpsc::UnboundedSender<RoleCommand>,
 ) {
     let ticker = tokio::spawn(tick_expiry(exec.clone()));
+    let summaries = tokio::spawn(refresh_snapshot_summary(Arc::clone(&shared)));
     let mut driver = Driver {
         shared,
         client,
@@ -84,6 +85,30 @@ pub(crate) async fn run(
         }
     }
     ticker.abort();
+    summaries.abort();
+}
+
+/// How often INFO's snapshot fields are refreshed from the store.
+const SNAPSHOT_SUMMARY_EVERY: Duration = Duration::from_millis(500);
+
+/// Keeps `NodeShared::snapshot_summary` fresh, reading the store on a
+/// blocking thread: the execution thread never touches a disk.
+async fn refresh_snapshot_summary(shared: Arc<NodeShared>) {
+    let Some(source) = shared.config.snapshots.0.clone() else {
+        return;
+    };
+    let mut interval = tokio::time::interval(SNAPSHOT_SUMMARY_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let source = Arc::clone(&source);
+        let Ok(summary) = tokio::task::spawn_blocking(move || source.summary()).await else {
+            return;
+        };
+        if let Ok(mut cached) = shared.snapshot_summary.lock() {
+            *cached = summary;
+        }
+    }
 }
 
 async fn tick_expiry(exec: ExecSender) {

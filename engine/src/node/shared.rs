@@ -11,7 +11,7 @@ use memoir_journal::LeaderId;
 use tokio::sync::{watch, Notify};
 
 use super::journal_stats::JournalStats;
-use super::snapshots::LoadProgress;
+use super::snapshots::{LoadProgress, SnapshotSummary};
 use super::NodeConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +76,10 @@ pub struct NodeShared {
     pub rejected_connections: AtomicU64,
     pub total_commands: AtomicU64,
     pub failovers: AtomicU64,
+    /// The snapshot store's summary, refreshed off the execution thread
+    /// (see `role::refresh_snapshot_summary`) so that INFO and LASTSAVE
+    /// never wait on the store's disk.
+    pub snapshot_summary: Mutex<SnapshotSummary>,
     /// Highest resident size INFO has seen.
     pub used_memory_peak: AtomicU64,
     /// This node's appends as a primary (INFO journal).
@@ -90,6 +94,11 @@ pub struct NodeShared {
 }
 
 impl NodeShared {
+    /// The last summary of the snapshot store (empty without one).
+    pub fn snapshot_summary(&self) -> SnapshotSummary {
+        self.snapshot_summary.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     pub(crate) fn new(
         config: NodeConfig,
         id: LeaderId,
@@ -129,6 +138,7 @@ impl NodeShared {
             total_commands: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
             used_memory_peak: AtomicU64::new(0),
+            snapshot_summary: Mutex::new(SnapshotSummary::default()),
             journal_stats: Arc::default(),
             close_all: Notify::new(),
             closing: AtomicBool::new(false),

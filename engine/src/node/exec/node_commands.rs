@@ -452,11 +452,8 @@ impl Exec {
     /// The newest snapshot's time, or the node's start when there is none.
     fn last_save_unix_secs(&self) -> i64 {
         self.shared
-            .config
-            .snapshots
-            .0
-            .as_ref()
-            .and_then(|source| source.summary().newest)
+            .snapshot_summary()
+            .newest
             .map_or_else(|| self.shared.started_unix_secs(), |(_, unix_ms, _)| unix_ms / 1000)
     }
 }
