@@ -298,22 +298,15 @@ const MEMORY_PARAMS: &[&str] = &[
     "maxmemory-clients",
 ];
 
-/// Redis's `memtoull`: a number with an optional unit (b, k, kb, m, mb, g, gb).
+/// Redis's `memtoull` with a sign (`list-max-listpack-size -2`): the
+/// unit parsing is `limits::parse_memory`'s.
 fn parse_memory(value: &str) -> Option<i64> {
-    let lower = value.to_ascii_lowercase();
-    let split = lower.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let multiplier: i64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
+    let (negative, magnitude) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
     };
-    digits.parse::<i64>().ok()?.checked_mul(multiplier)
+    let bytes = i64::try_from(crate::node::limits::parse_memory(magnitude)?).ok()?;
+    Some(if negative { -bytes } else { bytes })
 }
 
 /// Checks one CONFIG SET value; the stored form on success.
