@@ -6,7 +6,9 @@
 //!   the deterministic effects a write produces;
 //! - [`record`]: the journal records a memory node writes;
 //! - [`node`]: the server (execution thread, connections, durable write
-//!   path, replica following, leases and failover).
+//!   path, replica following, leases and failover);
+//! - `testing` (hidden): the keyspace harness and command model shared by
+//!   the integration tests and the fuzz targets.
 //!
 //! Invariant: **engine/ never touches the disk**; durability is the
 //! journal's.
@@ -17,6 +19,8 @@ pub mod keyspace;
 pub mod node;
 pub mod record;
 pub mod resp;
+#[doc(hidden)]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use node::{

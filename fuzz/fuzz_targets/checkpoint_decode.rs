@@ -1,4 +1,5 @@
-//! Arbitrary bytes as a journal state checkpoint file.
+//! Arbitrary bytes as a journal state checkpoint file and as a raft
+//! hard-state file: errors, never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

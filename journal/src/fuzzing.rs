@@ -70,7 +70,9 @@ pub fn journal_frame(data: &[u8]) {
     }
 }
 
-/// Arbitrary bytes as a state checkpoint file.
+/// Arbitrary bytes as a state checkpoint file, and as a raft hard-state
+/// file (the journal's other small state file read at start-up).
 pub fn checkpoint_decode(data: &[u8]) {
     let _ = crate::checkpoint::decode(data);
+    let _ = crate::hard_state::decode(data);
 }

@@ -35,10 +35,12 @@ pub enum SnapshotError {
 pub type Result<T, E = SnapshotError> = std::result::Result<T, E>;
 
 /// Attaches a path to an I/O error.
+#[cfg(feature = "sst")]
 pub(crate) trait IoContext<T> {
     fn at_path(self, path: impl Into<PathBuf>) -> Result<T>;
 }
 
+#[cfg(feature = "sst")]
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at_path(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|source| SnapshotError::Io {

@@ -10,18 +10,30 @@
 //! - [`service`]: the shadow replica that decides, builds, verifies,
 //!   publishes and trims;
 //! - [`source`]: what a memory node rehydrates through.
+//!
+//! Everything but [`format`], [`digest`] and [`error`] needs RocksDB and sits behind
+//! the default `sst` feature (the fuzz build turns it off).
 
+#[cfg(feature = "sst")]
 pub mod build;
 pub mod digest;
 pub mod error;
 pub mod format;
+#[cfg(feature = "sst")]
 pub mod load;
+#[cfg(feature = "sst")]
 pub mod service;
+#[cfg(feature = "sst")]
 pub mod source;
+#[cfg(feature = "sst")]
 pub mod sst;
+#[cfg(feature = "sst")]
 pub mod store;
 
 pub use error::{Result, SnapshotError};
+#[cfg(feature = "sst")]
 pub use service::{ServiceConfig, ServiceStats, SnapshotService};
+#[cfg(feature = "sst")]
 pub use source::StoreSource;
+#[cfg(feature = "sst")]
 pub use store::Store;

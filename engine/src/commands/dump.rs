@@ -27,10 +27,15 @@ const BAD_TTL: &str = "ERR Invalid TTL value, must be >= 0";
 pub fn dump_payload(value: &crate::keyspace::value::Value) -> Vec<u8> {
     let mut out = Vec::new();
     encode_value(value, None, &mut out);
-    out.extend_from_slice(&DUMP_VERSION.to_le_bytes());
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    seal_payload(out)
+}
+
+/// Appends the version and checksum to an encoded value.
+pub fn seal_payload(mut body: Vec<u8>) -> Vec<u8> {
+    body.extend_from_slice(&DUMP_VERSION.to_le_bytes());
+    let crc = crc32c::crc32c(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
 }
 
 /// DUMP key: the payload, or nil for a missing key.
