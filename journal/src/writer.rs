@@ -694,5 +694,6 @@ fn duplicate(e: &Error) -> Error {
         Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
         Error::Locked { path } => Error::Locked { path: path.clone() },
         Error::Closed => Error::Closed,
+        Error::Startup(s) => Error::Startup(s.clone()),
     }
 }

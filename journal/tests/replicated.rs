@@ -339,3 +339,27 @@ async fn a_wiped_follower_catches_up_through_a_raft_snapshot_after_trim() {
     assert!(!mine.entries.is_empty());
     assert_eq!(mine.entries[..], theirs.entries[..mine.entries.len()]);
 }
+
+/// A replica whose log ends before its state checkpoint (rebuilt after the
+/// leader had trimmed its damaged range, found by `memoir-bench chaos`)
+/// restarts the log at the checkpoint while it starts. That reset used to
+/// block on a runtime worker and panic, so the replica could never start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_log_ends_before_its_checkpoint_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = memoir_journal::state::JournalState::default();
+    state.applied = 40;
+    state.applied_term = 2;
+    memoir_journal::checkpoint::save(dir.path(), &state).unwrap();
+    let addr = free_addr();
+    let replica = Replica::start(config(1, &[addr], dir.path())).await.unwrap();
+    let status = replica_status(&addr.to_string(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status.applied, Seq(40), "{status:?}");
+    assert_eq!(
+        status.first_retained,
+        Seq(41),
+        "the log restarts at the checkpoint: {status:?}"
+    );
+    assert!(status.fatal.is_none(), "{status:?}");
+    tokio::task::block_in_place(|| replica.stop());
+}
