@@ -174,6 +174,10 @@ struct Search {
     ops: Vec<Operation>,
     budget: usize,
     linearized: Vec<u64>,
+    /// Bit i set if operation i completed (same layout as `linearized`).
+    completed_mask: Vec<u64>,
+    /// Indices of the indeterminate operations.
+    indeterminate: Vec<usize>,
     /// The operations linearized so far, in order.
     path: Vec<usize>,
     completed_left: usize,
@@ -184,8 +188,18 @@ struct Search {
 impl Search {
     fn new(ops: Vec<Operation>, budget: usize) -> Search {
         let completed_left = ops.iter().filter(|o| o.ret.is_some()).count();
+        let mut completed_mask = vec![0u64; ops.len().div_ceil(64)];
+        let mut indeterminate = Vec::new();
+        for (i, o) in ops.iter().enumerate() {
+            match o.ret {
+                Some(_) => completed_mask[i / 64] |= 1 << (i % 64),
+                None => indeterminate.push(i),
+            }
+        }
         Search {
             linearized: vec![0; ops.len().div_ceil(64)],
+            completed_mask,
+            indeterminate,
             ops,
             budget,
             path: Vec::new(),
@@ -207,14 +221,37 @@ impl Search {
     /// earliest return among the unlinearized completed ones. Completed
     /// operations are tried first (by return), indeterminate ones last.
     fn candidates(&self) -> Vec<usize> {
-        let earliest_return = (0..self.ops.len())
-            .filter(|&i| !self.is_linearized(i))
-            .filter_map(|i| self.ops[i].ret)
-            .min()
-            .unwrap_or(Nanos::MAX);
-        let mut c: Vec<usize> = (0..self.ops.len())
-            .filter(|&i| !self.is_linearized(i) && self.ops[i].call <= earliest_return)
-            .collect();
+        // Operations are sorted by call, so the scan starts at the first
+        // unlinearized completed one and stops at the first call past the
+        // earliest return seen: no later operation returns earlier.
+        let first_word = self
+            .linearized
+            .iter()
+            .zip(&self.completed_mask)
+            .position(|(done, completed)| !done & completed != 0)
+            .unwrap_or(self.linearized.len());
+        let mut earliest_return = Nanos::MAX;
+        let mut c = Vec::new();
+        for i in first_word * 64..self.ops.len() {
+            let op = &self.ops[i];
+            if op.call > earliest_return {
+                break;
+            }
+            if self.is_linearized(i) {
+                continue;
+            }
+            if let Some(ret) = op.ret {
+                earliest_return = earliest_return.min(ret);
+                c.push(i);
+            }
+        }
+        c.retain(|&i| self.ops[i].call <= earliest_return);
+        c.extend(
+            self.indeterminate
+                .iter()
+                .copied()
+                .filter(|&i| !self.is_linearized(i) && self.ops[i].call <= earliest_return),
+        );
         c.sort_by_key(|&i| self.ops[i].ret.unwrap_or(Nanos::MAX));
         c
     }

@@ -107,11 +107,8 @@ impl Cluster {
             }
         }
         for node in 0..2 {
-            for journal in 0..3 {
-                proxies.insert(
-                    Link::NodeJournal { node, journal },
-                    Proxy::start(journal_ports[journal])?,
-                );
+            for (journal, port) in journal_ports.iter().enumerate() {
+                proxies.insert(Link::NodeJournal { node, journal }, Proxy::start(*port)?);
             }
         }
         std::fs::create_dir_all(settings.dir.join("snapshot-store"))
@@ -142,6 +139,11 @@ impl Cluster {
 
     pub fn journal_dir(&self, j: usize) -> PathBuf {
         self.settings.dir.join(format!("journal-{}", j + 1))
+    }
+
+    /// Where journal replica `j` keeps its segment files.
+    pub fn segment_dir(&self, j: usize) -> PathBuf {
+        self.journal_dir(j).join("log")
     }
 
     pub fn snapshot_store(&self) -> PathBuf {

@@ -188,14 +188,14 @@ pub fn apply(
         Fault::TornTail { journal } => {
             let target = Component::Journal(*journal);
             cluster.kill9(target)?;
-            let note = torn_tail(&cluster.journal_dir(*journal), rng)?;
+            let note = torn_tail(&cluster.segment_dir(*journal), rng)?;
             cluster.spawn(target)?;
             note
         }
         Fault::SegmentBitFlip { journal } => {
             let target = Component::Journal(*journal);
             cluster.kill9(target)?;
-            let note = segment_bit_flip(&cluster.journal_dir(*journal), rng)?;
+            let note = segment_bit_flip(&cluster.segment_dir(*journal), rng)?;
             cluster.spawn(target)?;
             note
         }

@@ -157,7 +157,7 @@ pub fn run_client(id: usize, seed: u64, shared: Shared) -> ClientLog {
     log
 }
 
-fn connection<'a>(primary: &'a mut PrimaryConnection) -> RedisResult<&'a mut Connection> {
+fn connection(primary: &mut PrimaryConnection) -> RedisResult<&mut Connection> {
     primary
         .current
         .as_mut()
@@ -292,10 +292,9 @@ fn compare_and_set(
     let queued = redis::cmd("MULTI")
         .query::<()>(c)
         .and_then(|()| redis::cmd("SET").arg(&name).arg(to).query::<String>(c));
-    if let Err(e) = queued {
+    if queued.is_err() {
         // Nothing was executed yet (EXEC was not sent): the read stands;
         // the connection is dropped (a half-open MULTI must not carry over).
-        let _ = e;
         log.registers.push((key, read));
         log.acked += 1;
         return false;
