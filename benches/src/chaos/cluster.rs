@@ -87,6 +87,10 @@ pub struct Cluster {
     paused: BTreeSet<Component>,
     /// Processes started so far, per component (restarts included).
     pub starts: BTreeMap<Component, u32>,
+    /// Snapshots a fault has damaged. The store tolerates one bad snapshot
+    /// (it keeps two, and trims the journal only below the older), so a
+    /// new one is damaged only once these are all deleted.
+    pub damaged_snapshots: Vec<PathBuf>,
 }
 
 impl Cluster {
@@ -121,6 +125,7 @@ impl Cluster {
             running: BTreeMap::new(),
             paused: BTreeSet::new(),
             starts: BTreeMap::new(),
+            damaged_snapshots: Vec::new(),
         };
         for j in 0..3 {
             cluster.spawn(Component::Journal(j))?;

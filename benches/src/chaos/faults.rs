@@ -36,7 +36,8 @@ pub enum Fault {
     SegmentBitFlip { journal: usize },
     /// kill -9 the snapshot service, flip one bit in a file of the newest
     /// snapshot, restart it (nodes must fall back to an older snapshot or
-    /// the journal).
+    /// the journal). Skipped while an earlier damaged snapshot is still
+    /// retained: two bad snapshots are beyond what the store tolerates.
     SnapshotBitFlip,
 }
 
@@ -200,10 +201,17 @@ pub fn apply(
             note
         }
         Fault::SnapshotBitFlip => {
-            cluster.kill9(Component::Snapshot)?;
-            let note = snapshot_bit_flip(&cluster.snapshot_store(), rng)?;
-            cluster.spawn(Component::Snapshot)?;
-            note
+            cluster.damaged_snapshots.retain(|p| p.exists());
+            if let Some(damaged) = cluster.damaged_snapshots.first() {
+                format!("skipped: {} is damaged and still retained", file_name(damaged))
+            } else {
+                cluster.kill9(Component::Snapshot)?;
+                let flipped = snapshot_bit_flip(&cluster.snapshot_store(), rng);
+                cluster.spawn(Component::Snapshot)?;
+                let (note, damaged) = flipped?;
+                cluster.damaged_snapshots.extend(damaged);
+                note
+            }
         }
     };
     Ok(note)
@@ -277,18 +285,20 @@ fn segment_bit_flip(dir: &Path, rng: &mut StdRng) -> anyhow::Result<String> {
     flip_bit(&path, at, rng)
 }
 
-fn snapshot_bit_flip(store: &Path, rng: &mut StdRng) -> anyhow::Result<String> {
+/// Flips a bit in the newest snapshot; returns a note and the snapshot's
+/// directory if it was damaged.
+fn snapshot_bit_flip(store: &Path, rng: &mut StdRng) -> anyhow::Result<(String, Option<PathBuf>)> {
     let snapshots = store.join("snapshots");
     let mut dirs: Vec<PathBuf> = match std::fs::read_dir(&snapshots) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir())
             .collect(),
-        Err(_) => return Ok("no snapshot yet".into()),
+        Err(_) => return Ok(("no snapshot yet".into(), None)),
     };
     dirs.sort();
     let Some(newest) = dirs.pop() else {
-        return Ok("no snapshot yet".into());
+        return Ok(("no snapshot yet".into(), None));
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&newest)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -296,14 +306,14 @@ fn snapshot_bit_flip(store: &Path, rng: &mut StdRng) -> anyhow::Result<String> {
         .collect();
     files.sort();
     let Some(path) = files.choose(rng).cloned() else {
-        return Ok(format!("{} has no files", newest.display()));
+        return Ok((format!("{} has no files", newest.display()), None));
     };
     let len = std::fs::metadata(&path)?.len();
     if len == 0 {
-        return Ok(format!("{} is empty", path.display()));
+        return Ok((format!("{} is empty", path.display()), None));
     }
     let at = rng.gen_range(0..len);
-    flip_bit(&path, at, rng)
+    Ok((flip_bit(&path, at, rng)?, Some(newest)))
 }
 
 fn flip_bit(path: &Path, at: u64, rng: &mut StdRng) -> anyhow::Result<String> {

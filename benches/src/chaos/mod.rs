@@ -191,12 +191,17 @@ fn drive(args: &Args, seed: u64, lease: Duration, cluster: &mut Cluster) -> anyh
     let started = Instant::now();
     let end = started + Duration::from_secs(args.seconds);
     let mut report = Report::default();
-    let mut crashes: Vec<String> = Vec::new();
+    let mut crashes: Vec<(cluster::Component, String)> = Vec::new();
     // Restarts whatever exited on its own, and remembers it.
     let mut tick = |cluster: &mut Cluster| -> anyhow::Result<()> {
         for (c, why) in cluster.exited() {
-            eprintln!("UNEXPECTED EXIT of {c}: {why}");
-            crashes.push(format!("{c}: {why}"));
+            // The first exit of each component with its log; then one line.
+            if crashes.iter().any(|(seen, _)| *seen == c) {
+                eprintln!("UNEXPECTED EXIT of {c} again");
+            } else {
+                eprintln!("UNEXPECTED EXIT of {c}: {why}");
+            }
+            crashes.push((c, why));
             cluster.spawn(c)?;
         }
         Ok(())
