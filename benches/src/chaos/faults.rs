@@ -28,9 +28,9 @@ pub enum Fault {
         reset: bool,
         hold: Duration,
     },
-    /// kill -9 a journal replica, truncate its last segment inside its last
-    /// 4 KiB of data, restart it.
-    TornTail { journal: usize },
+    /// kill -9 a journal replica, tear the tail of its last segment,
+    /// restart it.
+    TornTail { journal: usize, how: TornTail },
     /// kill -9 a journal follower, flip one bit in the data of one of its
     /// segments, restart it (it must repair from its peers).
     SegmentBitFlip { journal: usize },
@@ -52,7 +52,16 @@ impl fmt::Display for Fault {
                 hold.as_millis(),
                 if *reset { " (connections reset)" } else { "" }
             ),
-            Fault::TornTail { journal } => write!(f, "torn tail on journal-{}", journal + 1),
+            Fault::TornTail { journal, how } => write!(
+                f,
+                "torn tail on journal-{}{}",
+                journal + 1,
+                if *how == TornTail::CutIntoData {
+                    " (cut into data)"
+                } else {
+                    ""
+                }
+            ),
             Fault::SegmentBitFlip { journal } => write!(f, "bit flip in a segment of journal-{}", journal + 1),
             Fault::SnapshotBitFlip => f.write_str("bit flip in the newest snapshot"),
         }
@@ -61,7 +70,7 @@ impl fmt::Display for Fault {
 
 /// Draws the next fault. `leader` is the journal's raft leader if known
 /// (a segment bit flip goes to a follower).
-pub fn draw(rng: &mut StdRng, lease: Duration, leader: Option<usize>) -> Fault {
+pub fn draw(rng: &mut StdRng, lease: Duration, leader: Option<usize>, torn: TornTail) -> Fault {
     let lease_ms = lease.as_millis() as u64;
     let held = |rng: &mut StdRng| Duration::from_millis(rng.gen_range(lease_ms * 3 / 2..=lease_ms * 3));
     match rng.gen_range(0..100) {
@@ -84,6 +93,7 @@ pub fn draw(rng: &mut StdRng, lease: Duration, leader: Option<usize>) -> Fault {
         }
         80..=87 => Fault::TornTail {
             journal: rng.gen_range(0..3),
+            how: torn,
         },
         88..=95 => {
             let followers: Vec<usize> = (0..3).filter(|&j| Some(j) != leader).collect();
@@ -186,10 +196,10 @@ pub fn apply(
             held?;
             String::new()
         }
-        Fault::TornTail { journal } => {
+        Fault::TornTail { journal, how } => {
             let target = Component::Journal(*journal);
             cluster.kill9(target)?;
-            let note = torn_tail(&cluster.segment_dir(*journal), rng)?;
+            let note = torn_tail(&cluster.segment_dir(*journal), *how, rng)?;
             cluster.spawn(target)?;
             note
         }
@@ -249,7 +259,21 @@ fn data_end(file: &mut File) -> anyhow::Result<u64> {
     Ok(0)
 }
 
-fn torn_tail(dir: &Path, rng: &mut StdRng) -> anyhow::Result<String> {
+/// How a torn tail is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TornTail {
+    /// What a crash in the middle of a write leaves: after the last data,
+    /// a few zeros then up to 4 KiB of garbage (the unfinished write), the
+    /// file cut right after it. Nothing written before is touched, so
+    /// nothing acknowledged is lost.
+    UnfinishedWrite,
+    /// The file cut at a random offset in its last 4 KiB of data: this can
+    /// remove entries already fsynced and acknowledged, which is beyond a
+    /// crash (a disk losing written data).
+    CutIntoData,
+}
+
+fn torn_tail(dir: &Path, how: TornTail, rng: &mut StdRng) -> anyhow::Result<String> {
     let Some(last) = segments(dir)?.pop() else {
         return Ok("no segment to tear".into());
     };
@@ -262,11 +286,30 @@ fn torn_tail(dir: &Path, rng: &mut StdRng) -> anyhow::Result<String> {
     if end == 0 {
         return Ok(format!("{} holds no data", last.display()));
     }
-    let at = rng.gen_range(end.saturating_sub(4096)..end);
-    file.set_len(at)
-        .with_context(|| format!("truncating {}", last.display()))?;
+    let note = match how {
+        TornTail::CutIntoData => {
+            let at = rng.gen_range(end.saturating_sub(4096)..end);
+            file.set_len(at)
+                .with_context(|| format!("truncating {}", last.display()))?;
+            format!("{} truncated at {at} (data ended at {end})", file_name(&last))
+        }
+        TornTail::UnfinishedWrite => {
+            // The zeros keep a batch that happens to end in zero bytes whole.
+            let at = end + 64;
+            let len = rng.gen_range(1..=4096u64);
+            let garbage: Vec<u8> = (0..len).map(|_| rng.gen_range(1..=255u8)).collect();
+            file.seek(SeekFrom::Start(at))?;
+            file.write_all(&garbage)?;
+            file.set_len(at + len)
+                .with_context(|| format!("truncating {}", last.display()))?;
+            format!(
+                "{}: {len} bytes of an unfinished write at {at}, file cut after them (data ended at {end})",
+                file_name(&last)
+            )
+        }
+    };
     file.sync_all()?;
-    Ok(format!("{} truncated at {at} (data ended at {end})", file_name(&last)))
+    Ok(note)
 }
 
 fn segment_bit_flip(dir: &Path, rng: &mut StdRng) -> anyhow::Result<String> {

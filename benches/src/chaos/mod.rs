@@ -57,6 +57,11 @@ pub struct Args {
     /// The journal's raft tick (`memoir journal --tick-ms`; elections take 10).
     #[arg(long, default_value_t = 50)]
     tick_ms: u64,
+    /// Torn tails cut into the last 4 KiB of a segment's data instead of
+    /// leaving an unfinished write after it. This can remove entries a
+    /// replica already acknowledged: a disk losing data, beyond a crash.
+    #[arg(long)]
+    torn_tail_cuts_data: bool,
     /// Where to put data and logs (default: ./bench-data).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -96,8 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     finish_scratch(scratch, args.keep, failed);
     let report = result?;
     println!(
-        "replay: memoir-bench chaos --seconds {} --seed {seed} --clients {} --keys {} --fault-interval-ms {} --lease-ms {} --tick-ms {}",
-        args.seconds, args.clients, args.keys, args.fault_interval_ms, args.lease_ms, args.tick_ms
+        "replay: memoir-bench chaos --seconds {} --seed {seed} --clients {} --keys {} --fault-interval-ms {} --lease-ms {} --tick-ms {}{}",
+        args.seconds,
+        args.clients,
+        args.keys,
+        args.fault_interval_ms,
+        args.lease_ms,
+        args.tick_ms,
+        if args.torn_tail_cuts_data { " --torn-tail-cuts-data" } else { "" }
     );
     println!(
         "chaos seed={seed} seconds={} faults={} ops={} acked={} acked_lost={} duplicates={} linearizable={}",
@@ -224,7 +235,12 @@ fn drive(args: &Args, seed: u64, lease: Duration, cluster: &mut Cluster) -> anyh
         if Instant::now() >= end {
             break;
         }
-        let fault = faults::draw(&mut rng, lease, cluster.raft_leader());
+        let torn = if args.torn_tail_cuts_data {
+            faults::TornTail::CutIntoData
+        } else {
+            faults::TornTail::UnfinishedWrite
+        };
+        let fault = faults::draw(&mut rng, lease, cluster.raft_leader(), torn);
         report.faults += 1;
         eprintln!(
             "[{:6.1} s] fault {}: {fault}",
