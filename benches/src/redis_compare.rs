@@ -484,7 +484,7 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
-fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
+pub fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
     // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child.
     if unsafe { libc::kill(pid, sig) } != 0 {

@@ -192,6 +192,7 @@ impl JournalClient {
             next: from,
             conn: None,
             turn: 0,
+            trimmed_by: 0,
         }
     }
 }
@@ -486,6 +487,8 @@ pub struct Subscription {
     next: Seq,
     conn: Option<Connection>,
     turn: usize,
+    /// Replicas in a row that answered `Trimmed` for `next`.
+    trimmed_by: usize,
 }
 
 impl Subscription {
@@ -530,13 +533,28 @@ impl Subscription {
                     if let Some((last, _)) = entries.last() {
                         self.next = last.next();
                     }
+                    self.trimmed_by = 0;
                     return Ok(ReadBatch {
                         entries,
                         committed,
                         checksum,
                     });
                 }
-                Ok(Response { body, .. }) => return Err(unexpected(body)),
+                Ok(Response { body, .. }) => match unexpected(body) {
+                    // One replica's log may start later than the others' (one
+                    // rebuilt from a raft snapshot or restarted at its
+                    // checkpoint): the range is gone only if every replica
+                    // says so.
+                    ClientError::Trimmed(message) => {
+                        self.conn = None;
+                        self.trimmed_by += 1;
+                        if self.trimmed_by >= self.options.replicas.len() {
+                            self.trimmed_by = 0;
+                            return Err(ClientError::Trimmed(message));
+                        }
+                    }
+                    other => return Err(other),
+                },
                 Err(_) => self.conn = None,
             }
         }

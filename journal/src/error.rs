@@ -53,6 +53,11 @@ pub enum Error {
     /// The log's writer thread has stopped (the log was closed or dropped).
     #[error("the journal has been closed")]
     Closed,
+
+    /// A start-up step run off the async runtime did not finish (it
+    /// panicked, or the runtime shut down).
+    #[error("starting the replica: {0}")]
+    Startup(String),
 }
 
 impl Error {

@@ -140,7 +140,14 @@ impl Replica {
         }
         let transport = Box::new(PeerTransport { queues: peer_queues });
         let node_options = config.node.clone();
-        let node = node::start(config.data_dir.clone(), log, node_options, transport)?;
+        // Opening the raft state is blocking I/O, and when the log ends
+        // before the checkpoint (a replica rebuilt after its damaged range
+        // was trimmed) it resets the log and waits for that synchronously:
+        // on a runtime worker that wait panics, so it runs off the runtime.
+        let node_dir = config.data_dir.clone();
+        let node = tokio::task::spawn_blocking(move || node::start(node_dir, log, node_options, transport))
+            .await
+            .map_err(|e| Error::Startup(format!("opening the raft state: {e}")))??;
         let shared = node.shared.clone();
         let ctx = Arc::new(SessionContext {
             shared: shared.clone(),

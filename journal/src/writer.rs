@@ -695,5 +695,6 @@ fn duplicate(e: &Error) -> Error {
         Error::Security(s) => Error::Security(s.clone()),
         Error::Locked { path } => Error::Locked { path: path.clone() },
         Error::Closed => Error::Closed,
+        Error::Startup(s) => Error::Startup(s.clone()),
     }
 }

@@ -272,3 +272,40 @@ async fn async_appends_keep_call_order_when_pipelined() {
         assert!(stats.groups < 500, "pipelined appends share fsyncs: {stats:?}");
     }
 }
+
+/// The end of the last segment's data, past which it is zeros.
+fn data_end(path: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i as u64 + 1)
+}
+
+/// A last segment cut short anywhere in its last batches (as
+/// `memoir-bench chaos` tears a stopped replica's tail) must open, take
+/// appends and open again.
+#[test]
+fn a_last_segment_truncated_anywhere_in_its_tail_reopens_and_appends() {
+    init_tracing();
+    for io in backends() {
+        for cut in 0..12u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open(dir.path(), options(io)).unwrap();
+            for i in 0..60 {
+                log.append_one(entry(i, 50 + (i as usize * 37) % 400)).wait().unwrap();
+            }
+            drop(log);
+            let last = segment_files(dir.path()).pop().unwrap();
+            let end = data_end(&last);
+            let at = end - 1 - cut * 97 % end.min(4096);
+            let file = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+            file.set_len(at).unwrap();
+            drop(file);
+            let log =
+                Log::open(dir.path(), options(io)).unwrap_or_else(|e| panic!("{io:?}: cut at {at} of {end}: {e}"));
+            let kept = read_all(&log).len();
+            log.append_one(entry(1000, 10)).wait().unwrap();
+            drop(log);
+            let log = Log::open(dir.path(), options(io)).unwrap();
+            assert_eq!(read_all(&log).len(), kept + 1, "{io:?}: cut at {at}");
+        }
+    }
+}

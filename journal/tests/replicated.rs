@@ -351,3 +351,80 @@ async fn a_wiped_follower_catches_up_through_a_raft_snapshot_after_trim() {
     assert!(!mine.entries.is_empty());
     assert_eq!(mine.entries[..], theirs.entries[..mine.entries.len()]);
 }
+
+/// A replica whose log ends before its state checkpoint (rebuilt after the
+/// leader had trimmed its damaged range, found by `memoir-bench chaos`)
+/// restarts the log at the checkpoint while it starts. That reset used to
+/// block on a runtime worker and panic, so the replica could never start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_log_ends_before_its_checkpoint_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = memoir_journal::state::JournalState::default();
+    state.applied = 40;
+    state.applied_term = 2;
+    memoir_journal::checkpoint::save(dir.path(), &state).unwrap();
+    let addr = free_addr();
+    let replica = Replica::start(config(1, &[addr], dir.path())).await.unwrap();
+    let status = replica_status(&addr.to_string(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status.applied, Seq(40), "{status:?}");
+    assert_eq!(
+        status.first_retained,
+        Seq(41),
+        "the log restarts at the checkpoint: {status:?}"
+    );
+    assert!(status.fatal.is_none(), "{status:?}");
+    tokio::task::block_in_place(|| replica.stop());
+}
+
+/// A replica whose log restarted at its checkpoint (its log was lost) no
+/// longer holds the entries below it, though the others do: a subscriber
+/// that reaches it first must go on to another replica, not report the
+/// range trimmed (the snapshot service stopped on that, in
+/// `memoir-bench chaos`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_reads_past_a_replica_that_lost_the_start_of_its_log() {
+    common::init_tracing();
+    let mut cluster = Cluster::start().await;
+    let client = cluster.client();
+    let leader = LeaderId::random();
+    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let mut last = Seq(0);
+    for i in 0..200 {
+        last = client.append(Bytes::from(format!("entry {i}")), leader).await.unwrap();
+    }
+    // A trim request makes every replica write its checkpoint.
+    client.trim(Seq(2)).await.unwrap();
+    let raft_leader = cluster.raft_leader().await;
+    let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
+    let addr = cluster.addrs[follower as usize - 1].to_string();
+    for _ in 0..400 {
+        if replica_status(&addr, Duration::from_secs(1)).await.unwrap().applied >= last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::task::block_in_place(|| cluster.stop(follower));
+    std::fs::remove_dir_all(cluster.dirs[follower as usize - 1].path().join("log")).unwrap();
+    cluster.restart(follower).await;
+    let status = replica_status(&addr, Duration::from_secs(5)).await.unwrap();
+    assert!(
+        status.first_retained > Seq(100),
+        "the follower's log restarted late: {status:?}"
+    );
+    // The follower first in the list: the subscription must move on.
+    let mut replicas = vec![addr.clone()];
+    replicas.extend(cluster.addrs.iter().map(|a| a.to_string()).filter(|a| *a != addr));
+    let mut options = ClientOptions::new(replicas);
+    options.deadline = Duration::from_secs(10);
+    let reader = JournalClient::new(options);
+    let mut subscription = reader.subscribe(Seq(2));
+    let batch = subscription.next().await.unwrap();
+    let first = batch.entries.first().map(|(seq, _)| *seq).unwrap();
+    assert!(
+        first < status.first_retained,
+        "entries below the follower's start: {first}"
+    );
+    for id in 1..=3 {
+        tokio::task::block_in_place(|| cluster.stop(id));
+    }
+}

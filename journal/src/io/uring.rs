@@ -45,9 +45,16 @@ impl UringIo {
     fn wait_for(&mut self, want: usize) -> io::Result<()> {
         loop {
             match self.ring.submit_and_wait(want) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
+            }
+            // Once its submissions are in, io_uring_enter returns success
+            // even when a signal (SIGSTOP then SIGCONT, for one) cut the
+            // wait short: wait again until every completion is there, or
+            // the caller would take a missing one for a lost write.
+            if self.ring.completion().len() >= want {
+                return Ok(());
             }
         }
     }
