@@ -41,6 +41,7 @@ pub mod seq;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod vote_hold;
 pub mod wire;
 mod writer;
 

@@ -17,7 +17,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use raft::prelude::{EntryType, Message, MessageType, Snapshot};
 use raft::{Config as RaftConfig, RawNode, StateRole};
 use tokio::sync::{oneshot, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ use crate::log::Log;
 use crate::raft_storage::{decode_entry, RaftStorage, KIND_BASE};
 use crate::seq::Seq;
 use crate::state::{Command, JournalState, Outcome};
+use crate::vote_hold::{self, VoteHold};
 
 /// Timing and limits of one replica's raft node.
 #[derive(Clone, Debug)]
@@ -161,6 +162,10 @@ impl NodeHandle {
 /// thread.
 pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<dyn Transport>) -> Result<NodeHandle> {
     let state = checkpoint::load(&dir)?.unwrap_or_default();
+    let vote_hold = VoteHold::load(&dir);
+    if vote_hold.is_held() {
+        warn!("this replica was repaired: it neither votes nor campaigns until it has caught up with a leader");
+    }
     let applied = state.applied;
     let state = Arc::new(RwLock::new(state));
     let (hs_file, hs) = HardStateFile::open(&dir)?;
@@ -204,6 +209,7 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
         options: options.clone(),
         was_leader: false,
         incarnations: std::collections::HashMap::new(),
+        vote_hold,
     };
     let thread = thread::Builder::new()
         .name(format!("raft-{}", options.id))
@@ -244,6 +250,8 @@ struct Driver {
     was_leader: bool,
     /// Last data-directory incarnation seen from each peer.
     incarnations: std::collections::HashMap<NodeId, u64>,
+    /// Set after a repair: no votes, no campaigns (see `vote_hold`).
+    vote_hold: VoteHold,
 }
 
 /// Bound on inputs handled between two Readys, so ticks and Readys keep
@@ -295,18 +303,60 @@ impl Driver {
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             if Instant::now() >= next_tick {
-                self.node.tick();
+                // A held replica never times out into a campaign.
+                if !self.vote_hold.is_held() {
+                    self.node.tick();
+                }
                 next_tick = Instant::now() + self.options.tick;
             }
             self.on_ready()?;
+            self.maybe_release_votes()?;
             self.publish_status();
         }
+    }
+
+    /// Releases a vote hold once this replica provably holds every
+    /// committed entry (see `vote_hold`).
+    fn maybe_release_votes(&mut self) -> Result<()> {
+        if !self.vote_hold.is_held() {
+            return Ok(());
+        }
+        let raft = &self.node.raft;
+        let log = &raft.raft_log;
+        let committed_term = log.term(log.committed).ok();
+        if vote_hold::caught_up(
+            raft.leader_id != raft::INVALID_ID,
+            raft.term,
+            log.committed,
+            log.persisted,
+            committed_term,
+        ) {
+            info!(
+                term = raft.term,
+                committed = log.committed,
+                leader = raft.leader_id,
+                "caught up with the raft leader after the repair: this replica votes again"
+            );
+            self.vote_hold.release()?;
+        }
+        Ok(())
     }
 
     /// Returns true on `Stop`.
     fn handle(&mut self, input: Input) -> bool {
         match input {
             Input::Raft(mut message) => {
+                if self.vote_hold.is_held()
+                    && matches!(
+                        message.get_msg_type(),
+                        MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                    )
+                {
+                    // No answer: the candidate's election times out, as if
+                    // this replica were down.
+                    tracing::debug!(from = message.from, "vote request ignored: votes held after a repair");
+                    return false;
+                }
                 // A leader that has not yet learnt that this replica lost
                 // its log (wiped) may send a commit index beyond it; raft
                 // would abort. The true commit is never past our log's end.

@@ -25,6 +25,7 @@ use crate::node::{self, accepted_payload, Input, NodeHandle, NodeOptions, Propos
 use crate::recovery::RecoveryMode;
 use crate::seq::Seq;
 use crate::state::{Command, Outcome};
+use crate::vote_hold::VoteHold;
 use crate::wire::{
     decode_body, encode_body, encode_frame, write_frame, ErrorKind, FrameKind, FrameReader, Hello, HelloReply, Request,
     RequestBody, Response, ResponseBody, Role, StatusReport, WireError, PROTOCOL_MAGIC, PROTOCOL_VERSION,
@@ -100,6 +101,9 @@ impl Replica {
             Err(e) => return Err(e),
         };
         if repairing {
+            // Held before anything is fetched, so that a crash mid-repair
+            // still restarts without votes (see `vote_hold`).
+            VoteHold::hold(&config.data_dir)?;
             repair_from_leader(&log, &config).await?;
         }
         let incarnation = incarnation(&config.data_dir)?;

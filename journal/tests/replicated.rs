@@ -365,7 +365,9 @@ async fn a_replica_whose_log_ends_before_its_checkpoint_starts() {
     memoir_journal::checkpoint::save(dir.path(), &state).unwrap();
     let addr = free_addr();
     let replica = Replica::start(config(1, &[addr], dir.path())).await.unwrap();
-    let status = replica_status(&addr.to_string(), &LinkSecurity::none(), Duration::from_secs(5)).await.unwrap();
+    let status = replica_status(&addr.to_string(), &LinkSecurity::none(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(status.applied, Seq(40), "{status:?}");
     assert_eq!(
         status.first_retained,
@@ -398,7 +400,12 @@ async fn a_subscription_reads_past_a_replica_that_lost_the_start_of_its_log() {
     let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
     let addr = cluster.addrs[follower as usize - 1].to_string();
     for _ in 0..400 {
-        if replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1)).await.unwrap().applied >= last {
+        if replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .applied
+            >= last
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -406,7 +413,9 @@ async fn a_subscription_reads_past_a_replica_that_lost_the_start_of_its_log() {
     tokio::task::block_in_place(|| cluster.stop(follower));
     std::fs::remove_dir_all(cluster.dirs[follower as usize - 1].path().join("log")).unwrap();
     cluster.restart(follower).await;
-    let status = replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(5)).await.unwrap();
+    let status = replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(
         status.first_retained > Seq(100),
         "the follower's log restarted late: {status:?}"
