@@ -818,6 +818,14 @@ fn outcome_body(outcome: Outcome) -> ResponseBody {
 
 /// Accepted appends from `from` on, committed and applied on this replica.
 pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> ResponseBody {
+    read_committed_from(shared, from, max_bytes).0
+}
+
+/// As [`read_committed`], with where the next read must start: past the
+/// last position looked at (returned entries, and rejected positions after
+/// them). Only that, never the committed end: a read cut short by
+/// `max_bytes` has not looked at what lies between.
+fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
     let applied = *shared.applied.borrow();
     let state = shared.read_state();
     // Past the log's first seq, `from` is readable (unless trimmed): skip
@@ -830,10 +838,11 @@ pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> Re
     };
     let first = state.trim_before.max(readable_from);
     if from < first {
-        return ResponseBody::Error {
+        let error = ResponseBody::Error {
             kind: ErrorKind::Trimmed,
             message: format!("entries below {first} are trimmed"),
         };
+        return (error, from);
     }
     let mut entries = Vec::new();
     let mut next = from;
@@ -843,10 +852,11 @@ pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> Re
             Ok(chunk) => chunk,
             Err(Error::OutOfRange { .. }) => break,
             Err(e) => {
-                return ResponseBody::Error {
+                let error = ResponseBody::Error {
                     kind: ErrorKind::Unavailable,
                     message: e.to_string(),
-                }
+                };
+                return (error, from);
             }
         };
         let Some(last) = chunk.last() else { break };
@@ -871,29 +881,29 @@ pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> Re
         through: Seq(state.applied),
         value: state.log_checksum,
     });
-    ResponseBody::Entries {
+    let body = ResponseBody::Entries {
         entries,
         committed: Seq(applied),
         checksum,
-    }
+    };
+    (body, next)
 }
 
 async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses: mpsc::Sender<Response>) {
     let mut applied = shared.applied.subscribe();
     let mut next = from;
     loop {
-        let body = read_committed(&shared, next, 1 << 20);
+        let (body, resume_at) = read_committed_from(&shared, next, 1 << 20);
         let progressed = match &body {
-            ResponseBody::Entries { entries, committed, .. } => {
+            ResponseBody::Entries { entries, .. } => {
+                // Past what was looked at (rejected positions included, so
+                // they are not re-read), and no further: a read cut short
+                // by its byte budget resumes where it stopped. (Jumping to
+                // the committed end here skipped records whenever a
+                // subscriber was more than a read behind; the running log
+                // checksum caught it.)
                 let before = next;
-                if let Some((last, _)) = entries.last() {
-                    next = last.next();
-                }
-                // Nothing accepted in range, but the range is committed:
-                // move past it so we do not re-read it.
-                if committed.0 >= next.0 {
-                    next = committed.next();
-                }
+                next = resume_at;
                 !entries.is_empty() || next != before
             }
             _ => true,
