@@ -132,12 +132,13 @@ pub struct PreparedFile {
 /// Creates and preallocates one temporary file, durably sized.
 pub fn prepare_file(
     dir: &Path,
+    owner: &str,
     serial: u64,
     len: u64,
     zero_fill: bool,
     faults: Option<&FaultInjector>,
 ) -> Result<PreparedFile> {
-    let path = dir.join(format!("next-{serial:08}{SEGMENT_SUFFIX}{TMP_SUFFIX}"));
+    let path = dir.join(format!("next-{owner}-{serial:08}{SEGMENT_SUFFIX}{TMP_SUFFIX}"));
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -162,6 +163,10 @@ pub fn prepare_file(
 /// not wait for `fallocate` (or zero-filling) on the commit path.
 pub struct Preparer {
     dir: PathBuf,
+    /// Names this preparer's spares (`next-OWNER-…`): a log closing while a
+    /// new one opens on the same directory (a replica restarted in the
+    /// same process) cleans up only its own.
+    owner: String,
     ready: Receiver<Result<PreparedFile>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -170,12 +175,19 @@ impl Preparer {
     pub fn start(dir: PathBuf, len: u64, zero_fill: bool, faults: Option<Arc<FaultInjector>>) -> Result<Preparer> {
         // Capacity 1: at most one spare file exists at a time.
         let (tx, rx) = bounded::<Result<PreparedFile>>(1);
+        static PREPARERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let owner = format!(
+            "{:x}.{:x}",
+            std::process::id(),
+            PREPARERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let thread_owner = owner.clone();
         let thread_dir = dir.clone();
         let thread = thread::Builder::new()
             .name("journal-prealloc".into())
             .spawn(move || {
                 for serial in 0u64.. {
-                    let prepared = prepare_file(&thread_dir, serial, len, zero_fill, faults.as_deref());
+                    let prepared = prepare_file(&thread_dir, &thread_owner, serial, len, zero_fill, faults.as_deref());
                     if let Err(crossbeam_channel::SendError(unused)) = tx.send(prepared) {
                         if let Ok(unused) = unused {
                             let _ = fs::remove_file(&unused.path);
@@ -187,6 +199,7 @@ impl Preparer {
             .map_err(|e| Error::io("spawning the preallocation thread for", PathBuf::new(), e))?;
         Ok(Preparer {
             dir,
+            owner,
             ready: rx,
             thread: Some(thread),
         })
@@ -207,8 +220,17 @@ impl Drop for Preparer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        // Nothing else creates temporary files in the directory.
-        let _ = remove_temporaries(&self.dir);
+        // Only this preparer's: another log may have opened the directory
+        // since (leftovers of crashed runs go at open, `remove_temporaries`).
+        let prefix = format!("next-{}-", self.owner);
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_str().is_some_and(|n| n.starts_with(&prefix) && is_temporary(n)) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 }
 
