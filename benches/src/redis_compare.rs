@@ -535,10 +535,31 @@ pub fn wait_log_line(proc: &mut Proc, needle: &str, timeout: Duration) -> anyhow
 /// Reserves a free loopback port (held by a listener in `held` until the
 /// caller drops it).
 pub fn reserve_port(held: &mut Vec<TcpListener>) -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free loopback port")?;
+    let listener = bind_below_ephemeral().map_or_else(
+        || TcpListener::bind("127.0.0.1:0").context("binding a free loopback port"),
+        Ok,
+    )?;
     let port = listener.local_addr()?.port();
     held.push(listener);
     Ok(port)
+}
+
+/// Ports for servers the benchmarks start (and restart, in chaos) come from
+/// below Linux's ephemeral range (32768 and up by default): a port from
+/// that range, free while its server is down, can be taken as the local
+/// port of any outgoing connection (a client reconnecting), and the server
+/// then cannot bind it again.
+fn bind_below_ephemeral() -> Option<TcpListener> {
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    (0..200u32).find_map(|attempt| {
+        let port = FIRST + seed.wrapping_add(attempt.wrapping_mul(7_919)) % SPAN;
+        TcpListener::bind(("127.0.0.1", u16::try_from(port).ok()?)).ok()
+    })
 }
 
 /// Reserves two consecutive free loopback ports P and P+1 and returns P.

@@ -327,13 +327,34 @@ impl Cluster {
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "no primary within {} s; see the logs in {}",
+                    "no primary within {} s; see the logs in {}; their ends:\n{}",
                     timeout.as_secs(),
-                    self.settings.dir.display()
+                    self.settings.dir.display(),
+                    self.log_tails(12)
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The last `lines` lines of every component's log, and whether it is
+    /// running: what a failure report needs when the scratch directory is
+    /// gone by the time someone reads it (a test's temporary directory).
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for c in COMPONENTS {
+            let path = self.settings.dir.join(format!("{c}.log"));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            let state = if self.is_running(c) { "running" } else { "NOT running" };
+            out.push_str(&format!("--- {c} ({state}), {}:\n", path.display()));
+            for line in tail {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// The journal's raft leader (index), per `memoir status`.
