@@ -550,16 +550,7 @@ pub fn reserve_port(held: &mut Vec<TcpListener>) -> anyhow::Result<u16> {
 /// port of any outgoing connection (a client reconnecting), and the server
 /// then cannot bind it again.
 fn bind_below_ephemeral() -> Option<TcpListener> {
-    const FIRST: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    (0..200u32).find_map(|attempt| {
-        let port = FIRST + seed.wrapping_add(attempt.wrapping_mul(7_919)) % SPAN;
-        TcpListener::bind(("127.0.0.1", u16::try_from(port).ok()?)).ok()
-    })
+    (0..20).find_map(|_| TcpListener::bind(memoir_journal::test_ports::free_loopback_addr()).ok())
 }
 
 /// Reserves two consecutive free loopback ports P and P+1 and returns P.

@@ -40,6 +40,8 @@ pub mod segment;
 pub mod seq;
 pub mod server;
 pub mod state;
+#[doc(hidden)]
+pub mod test_ports;
 pub mod tls;
 pub mod vote_hold;
 pub mod wire;

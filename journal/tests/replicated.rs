@@ -15,8 +15,7 @@ use memoir_journal::LinkSecurity;
 use memoir_journal::{LeaderId, Seq};
 
 fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    memoir_journal::test_ports::free_loopback_addr()
 }
 
 struct Cluster {

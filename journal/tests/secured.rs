@@ -20,8 +20,7 @@ use memoir_journal::{JournalTlsFiles, LeaderId, LinkSecurity};
 use test_certs::TestCa;
 
 fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    memoir_journal::test_ports::free_loopback_addr()
 }
 
 struct Cluster {

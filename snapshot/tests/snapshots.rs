@@ -24,8 +24,7 @@ use redis::aio::MultiplexedConnection;
 const LEASE: Duration = Duration::from_millis(300);
 
 fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
+    memoir_journal::test_ports::free_loopback_addr()
 }
 
 struct Journal {

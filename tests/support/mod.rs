@@ -15,10 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    memoir_journal::test_ports::free_loopback_addr().port()
 }
 
 /// A seed from `MEMOIR_TEST_SEED` or the clock, printed for replay.

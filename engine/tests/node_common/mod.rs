@@ -17,8 +17,7 @@ use tokio::net::TcpStream;
 pub const LEASE: Duration = Duration::from_millis(300);
 
 pub fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    memoir_journal::test_ports::free_loopback_addr()
 }
 
 pub struct Journal {
