@@ -384,17 +384,36 @@ async fn connection_commands_limits_and_wait() {
     assert!(closed);
 
     // maxclients: `con` plus two more fill the node; the next is refused.
-    let _second = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
-    let _third = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
-    // Until the node has registered both (and let go of the closed ones).
+    // Connections closed above are let go of asynchronously, and one still
+    // counted refuses a new one, so each step waits for the count.
+    async fn clients(con: &mut redis::aio::MultiplexedConnection) -> usize {
+        let info: String = redis::cmd("INFO").arg("clients").query_async(con).await.unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info: String = redis::cmd("INFO").arg("clients").query_async(&mut con).await.unwrap();
-        if info.contains("connected_clients:3\r\n") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the node never counted 3 clients: {info}");
+    while clients(&mut con).await != 1 {
+        assert!(Instant::now() < deadline, "closed connections still counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut held = Vec::new();
+    for want in [2, 3] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        'connect: loop {
+            let stream = tokio::net::TcpStream::connect(a.local_addr()).await.unwrap();
+            let settle = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < settle {
+                if clients(&mut con).await == want {
+                    held.push(stream);
+                    break 'connect;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Refused while a closed connection was still counted: again.
+            assert!(Instant::now() < deadline, "the node never counted {want} clients");
+        }
     }
     let (out, closed) = raw(a.local_addr(), b"PING\r\n", 10).await;
     assert_eq!(String::from_utf8_lossy(&out), "-ERR max number of clients reached\r\n");
