@@ -408,7 +408,13 @@ async fn memoir_journal_with_a_cluster_secret_admits_only_its_holders() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let output = loop {
         let output = status(Some(&secret));
-        if output.status.success() || std::time::Instant::now() > deadline {
+        let one_leader = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| l.contains("role=leader"))
+            .count()
+            == 1;
+        // Answering is not enough: wait until the election is over.
+        if (output.status.success() && one_leader) || std::time::Instant::now() > deadline {
             break output;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
