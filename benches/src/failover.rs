@@ -18,7 +18,8 @@ use anyhow::{anyhow, bail, Context};
 
 use crate::cluster::{role, server_command, Journals, Role};
 use crate::redis_compare::{
-    connect, finish_scratch, memoir_bin, reserve_port, reserve_port_pair, tail, Proc, START_TIMEOUT, STOP_GRACE,
+    connect, finish_scratch, memoir_bin, reserve_port, reserve_port_pair, tail, Proc, ScratchArgs, START_TIMEOUT,
+    STOP_GRACE,
 };
 use crate::stats::scratch_dir;
 
@@ -30,15 +31,8 @@ pub struct Args {
     /// The memory nodes' lease (`memoir server --lease-ms`).
     #[arg(long, default_value_t = 1000)]
     lease_ms: u64,
-    /// Where to put data and logs (default: ./bench-data, on the project's disk).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
-    #[arg(long)]
-    keep: bool,
-    /// The `memoir` binary (default: next to this one).
-    #[arg(long)]
-    memoir_bin: Option<PathBuf>,
+    #[command(flatten)]
+    scratch: ScratchArgs,
 }
 
 /// Pause between two writes to the node that accepts them.
@@ -54,11 +48,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.trials == 0 || args.lease_ms == 0 {
         bail!("--trials and --lease-ms must be at least 1");
     }
-    let bin = memoir_bin(args.memoir_bin.as_deref())?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
+    let bin = memoir_bin(args.scratch.memoir_bin.as_deref())?;
+    let scratch = scratch_dir(args.scratch.dir.as_deref())?;
     eprintln!("memoir-bench failover: data and logs in {}", scratch.path().display());
     let result = trials(&args, &bin, scratch.path());
-    finish_scratch(scratch, args.keep, result.is_err());
+    finish_scratch(scratch, args.scratch.keep, result.is_err());
     let mut ms = result?;
     ms.sort_by(f64::total_cmp);
     let p50 = ms[ms.len().div_ceil(2) - 1];

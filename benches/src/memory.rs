@@ -7,7 +7,7 @@
 //! process alone, which holds one copy of the data as redis-server does. The
 //! journal replicas' RSS is printed on stderr for information only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use crate::cluster::{role, server_command, Journals};
 use crate::redis_compare::{
     connect, finish_scratch, memoir_bin, ratio, reserve_port, tail, vm_rss_kib, wait_writable, which, Memoir, Proc,
-    Server, Target, START_TIMEOUT, STOP_GRACE,
+    ScratchArgs, Server, Target, START_TIMEOUT, STOP_GRACE,
 };
 use crate::stats::scratch_dir;
 
@@ -30,15 +30,8 @@ pub struct Args {
     /// SETs per pipelined batch.
     #[arg(long, default_value_t = 1000)]
     batch: u64,
-    /// Where to put data and logs (default: ./bench-data, on the project's disk).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
-    #[arg(long)]
-    keep: bool,
-    /// The `memoir` binary (default: next to this one).
-    #[arg(long)]
-    memoir_bin: Option<PathBuf>,
+    #[command(flatten)]
+    scratch: ScratchArgs,
 }
 
 /// The memory node's lease (`memoir server --lease-ms`), as `memoir dev`'s.
@@ -134,11 +127,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--keys, --value-size and --batch must be at least 1");
     }
     which("redis-server")?;
-    let bin = memoir_bin(args.memoir_bin.as_deref())?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
+    let bin = memoir_bin(args.scratch.memoir_bin.as_deref())?;
+    let scratch = scratch_dir(args.scratch.dir.as_deref())?;
     eprintln!("memoir-bench memory: data and logs in {}", scratch.path().display());
     let result = both(&args, &bin, scratch.path());
-    finish_scratch(scratch, args.keep, result.is_err());
+    finish_scratch(scratch, args.scratch.keep, result.is_err());
     let (memoir, redis) = result?;
     eprintln!(
         "per key above idle RSS: {MEMOIR} {:.1} bytes, redis-server {:.1} bytes",

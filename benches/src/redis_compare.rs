@@ -723,6 +723,22 @@ pub fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
     kib.parse().with_context(|| format!("VmRSS {line:?} in {path}"))
 }
 
+/// Where a benchmark that starts `memoir` processes keeps its data and
+/// logs, and which binary it starts: the same three flags on every such
+/// subcommand.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ScratchArgs {
+    /// Where to put data and logs (default: ./bench-data, on the project's disk).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
+    #[arg(long)]
+    pub keep: bool,
+    /// The `memoir` binary (default: next to this one).
+    #[arg(long)]
+    pub memoir_bin: Option<PathBuf>,
+}
+
 /// Keeps the scratch directory if asked to or if the run failed (its logs
 /// say why); otherwise it is removed.
 pub fn finish_scratch(scratch: tempfile::TempDir, keep: bool, failed: bool) {

@@ -19,7 +19,7 @@
 //! `memoir_mb_per_s` is the snapshot's files (`memoir_snapshot_bytes`, MB
 //! of 10^6 bytes) divided by `memoir_load_s`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -27,7 +27,7 @@ use anyhow::{bail, Context};
 use crate::memory::{load, DataSet, Values};
 use crate::redis_compare::{
     connect, finish_scratch, info, info_field, memoir_bin, redis_server_command, reserve_port, tail, vm_rss_kib, which,
-    Memoir, Proc, Server, Target, STOP_GRACE,
+    Memoir, Proc, ScratchArgs, Server, Target, STOP_GRACE,
 };
 use crate::snapshot_impact::{goal, memoir_bgsave, memoir_server_command, report_load, Deployment, PRIMARY};
 use crate::stats::scratch_dir;
@@ -46,15 +46,8 @@ pub struct Args {
     /// Upper bound on the snapshot and on each load, in seconds.
     #[arg(long, default_value_t = 900)]
     timeout_s: u64,
-    /// Where to put data and logs (default: ./bench-data, on the project's disk).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
-    #[arg(long)]
-    keep: bool,
-    /// The `memoir` binary (default: next to this one).
-    #[arg(long)]
-    memoir_bin: Option<PathBuf>,
+    #[command(flatten)]
+    scratch: ScratchArgs,
 }
 
 impl Args {
@@ -81,11 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--keys, --value-size and --batch must be at least 1");
     }
     which("redis-server")?;
-    let bin = memoir_bin(args.memoir_bin.as_deref())?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
+    let bin = memoir_bin(args.scratch.memoir_bin.as_deref())?;
+    let scratch = scratch_dir(args.scratch.dir.as_deref())?;
     eprintln!("memoir-bench rehydrate: data and logs in {}", scratch.path().display());
     let result = both(&args, &bin, scratch.path());
-    finish_scratch(scratch, args.keep, result.is_err());
+    finish_scratch(scratch, args.scratch.keep, result.is_err());
     let (memoir, redis_s) = result?;
     let mb = memoir.snapshot_bytes as f64 / 1e6;
     goal(

@@ -53,7 +53,7 @@ use crate::cluster::{server_command, snapshot_on_request_command, Journals};
 use crate::memory::{load, wait_primary, DataSet, SplitMix64, Values, LEASE_MS};
 use crate::redis_compare::{
     connect, finish_scratch, info, info_field, memoir_bin, ratio, reserve_port, vm_rss_kib, wait_log_line,
-    wait_writable, which, Memoir, Proc, Server, Target, START_TIMEOUT, STOP_GRACE,
+    wait_writable, which, Memoir, Proc, ScratchArgs, Server, Target, START_TIMEOUT, STOP_GRACE,
 };
 use crate::stats::{latency_histogram, record, scratch_dir};
 
@@ -86,15 +86,8 @@ pub struct Args {
     /// off-box store of a deployment. Must be empty or absent.
     #[arg(long)]
     store: Option<PathBuf>,
-    /// Where to put data and logs (default: ./bench-data, on the project's disk).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
-    #[arg(long)]
-    keep: bool,
-    /// The `memoir` binary (default: next to this one).
-    #[arg(long)]
-    memoir_bin: Option<PathBuf>,
+    #[command(flatten)]
+    scratch: ScratchArgs,
 }
 
 impl Args {
@@ -122,14 +115,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--keys, --value-size, --batch, --clients and --before-s must be at least 1");
     }
     which("redis-server")?;
-    let bin = memoir_bin(args.memoir_bin.as_deref())?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
+    let bin = memoir_bin(args.scratch.memoir_bin.as_deref())?;
+    let scratch = scratch_dir(args.scratch.dir.as_deref())?;
     eprintln!(
         "memoir-bench snapshot-impact: data and logs in {}",
         scratch.path().display()
     );
     let result = both(&args, &bin, scratch.path());
-    finish_scratch(scratch, args.keep, result.is_err());
+    finish_scratch(scratch, args.scratch.keep, result.is_err());
     let (memoir, redis) = result?;
     let memoir_during = memoir.window.during.max_ms();
     let memoir_before = memoir.window.before.max_ms();

@@ -14,7 +14,6 @@ mod history;
 mod proxy;
 mod workload;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +26,7 @@ use self::checker::{check_counter, check_list, check_register, CounterVerdict, O
 use self::cluster::{Cluster, Settings};
 use self::history::{Clock, History, KeyIndex};
 use self::workload::{Keys, Progress, Shared};
-use crate::redis_compare::{connect, finish_scratch, memoir_bin};
+use crate::redis_compare::{connect, finish_scratch, memoir_bin, ScratchArgs};
 use crate::stats::scratch_dir;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -62,15 +61,8 @@ pub struct Args {
     /// replica already acknowledged: a disk losing data, beyond a crash.
     #[arg(long)]
     torn_tail_cuts_data: bool,
-    /// Where to put data and logs (default: ./bench-data).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Keep the scratch directory afterwards; it is always kept on failure.
-    #[arg(long)]
-    keep: bool,
-    /// The `memoir` binary (default: next to this one).
-    #[arg(long)]
-    memoir_bin: Option<PathBuf>,
+    #[command(flatten)]
+    scratch: ScratchArgs,
 }
 
 /// How long the healed cluster has to elect a primary and answer.
@@ -86,8 +78,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     eprintln!("memoir-bench chaos: seed={seed}");
-    let bin = memoir_bin(args.memoir_bin.as_deref())?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
+    let bin = memoir_bin(args.scratch.memoir_bin.as_deref())?;
+    let scratch = scratch_dir(args.scratch.dir.as_deref())?;
     eprintln!("data and logs in {}", scratch.path().display());
     let settings = Settings {
         bin,
@@ -98,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let result = chaos(&args, seed, settings);
     let failed = !matches!(result, Ok(ref r) if r.passed());
-    finish_scratch(scratch, args.keep, failed);
+    finish_scratch(scratch, args.scratch.keep, failed);
     let report = result?;
     println!(
         "replay: memoir-bench chaos --seconds {} --seed {seed} --clients {} --keys {} --fault-interval-ms {} --lease-ms {} --tick-ms {}{}",
