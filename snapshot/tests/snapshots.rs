@@ -217,6 +217,23 @@ async fn bgsave(con: &mut MultiplexedConnection, service: &SnapshotService) {
     }
 }
 
+/// Waits until `node` answers reads with an error containing `reason`;
+/// panics if it ever serves a value (it must refuse, not serve wrong data).
+async fn refuses_to_serve(node: &MemoryNode, reason: &str, who: &str) {
+    let mut con = connect(node).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply: redis::RedisResult<String> = redis::cmd("GET").arg("a:short").query_async(&mut con).await;
+        let last = match reply {
+            Err(e) if e.to_string().contains(reason) => return,
+            Err(e) => e.to_string(),
+            Ok(value) => panic!("{who} served {value:?}"),
+        };
+        assert!(Instant::now() < deadline, "{who} never refused with {reason:?}: {last}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn newest_manifest(store: &Path) -> memoir_snapshot::format::Manifest {
     let store = Store::open(store).expect("store");
     let newest = store.list().expect("list").into_iter().next().expect("a snapshot");
@@ -301,21 +318,7 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
     // Without snapshots the trimmed journal cannot rebuild the data: the
     // node refuses to serve, with the reason.
     let blind = start_node(&journal, None, false).await;
-    let mut blind_con = connect(&blind).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply: redis::RedisResult<String> = redis::cmd("GET").arg("a:short").query_async(&mut blind_con).await;
-        let last = match reply {
-            Err(e) if e.to_string().contains("trimmed") => break,
-            Err(e) => e.to_string(),
-            Ok(value) => panic!("a node without the trimmed records served {value:?}"),
-        };
-        assert!(
-            Instant::now() < deadline,
-            "the node did not report the trimmed journal: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    refuses_to_serve(&blind, "trimmed", "a node without the trimmed records").await;
     blind.shutdown().await;
 
     // Corrupt the newest snapshot three ways: each time the previous one
@@ -370,21 +373,12 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
     lying.log_checksum ^= 1;
     std::fs::write(previous.join("MANIFEST"), lying.encode()).expect("rewrite the manifest");
     let misled = start_node(&journal, Some(store), false).await;
-    let mut misled_con = connect(&misled).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply: redis::RedisResult<String> = redis::cmd("GET").arg("a:short").query_async(&mut misled_con).await;
-        let last = match reply {
-            Err(e) if e.to_string().contains("running log checksum") => break,
-            Err(e) => e.to_string(),
-            Ok(value) => panic!("a node loaded from a snapshot of another log served {value:?}"),
-        };
-        assert!(
-            Instant::now() < deadline,
-            "the node did not report the log checksum difference: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    refuses_to_serve(
+        &misled,
+        "running log checksum",
+        "a node loaded from a snapshot of another log",
+    )
+    .await;
     misled.shutdown().await;
 
     service.stop().expect("service stop");
