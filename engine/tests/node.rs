@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod node_common;
 
-use node_common::{connect, start_node, wait_for, Journal, LEASE};
+use node_common::{connect, start_journal, start_node, wait_for, LEASE};
 
 async fn connect_resp3(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
     let url = format!("redis://{}/?protocol=resp3", node.local_addr());
@@ -50,7 +50,7 @@ async fn digest_seq(con: &mut redis::aio::MultiplexedConnection) -> redis::Redis
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_serves_replica_follows_refuses_writes_and_digests_match() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let a = start_node(&journal, Duration::ZERO).await;
     let b = start_node(&journal, LEASE * 4).await;
     wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
@@ -145,7 +145,7 @@ async fn primary_serves_replica_follows_refuses_writes_and_digests_match() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp3_inline_commands_and_protocol_errors() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let a = start_node(&journal, Duration::ZERO).await;
     wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
 
@@ -192,7 +192,7 @@ async fn resp3_inline_commands_and_protocol_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_of_a_key_with_an_in_flight_write_waits_for_its_commit() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let a = start_node(&journal, Duration::ZERO).await;
     wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
     let mut setup = connect(&a).await;
@@ -241,7 +241,7 @@ async fn a_read_of_a_key_with_an_in_flight_write_waits_for_its_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_after_a_crash_and_after_a_resignation_keeps_every_acknowledged_write() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let a = start_node(&journal, Duration::ZERO).await;
     let b = start_node(&journal, LEASE * 2).await;
     wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
@@ -279,7 +279,7 @@ async fn failover_after_a_crash_and_after_a_resignation_keeps_every_acknowledged
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_primary_fails_its_writes_and_rejoins_as_a_replica() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let a = start_node(&journal, Duration::ZERO).await;
     wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
     let mut con = connect(&a).await;
@@ -318,7 +318,7 @@ async fn a_fenced_primary_fails_its_writes_and_rejoins_as_a_replica() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_commands_limits_and_wait() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let mut config = NodeConfig::new(journal.addrs(), SocketAddr::from(([127, 0, 0, 1], 0)));
     config.lease = LEASE;
     config.lease_margin = LEASE / 4;

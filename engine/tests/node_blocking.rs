@@ -6,7 +6,7 @@ mod node_common;
 use std::time::{Duration, Instant};
 
 use memoir_engine::Role;
-use node_common::{arr, primary, start_node, wait_for, wait_info, Journal, Raw, LEASE, V};
+use node_common::{arr, primary, start_journal, start_node, wait_for, wait_info, Raw, LEASE, V};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blpop_is_woken_by_lpush_in_fifo_order_and_keeps_reply_order() {
@@ -127,7 +127,7 @@ async fn timeouts_errors_and_multi() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_blocking_pops_replicate_and_stepping_down_releases_waiters() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let a = start_node(&journal, Duration::ZERO).await;
     wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
     let b = start_node(&journal, LEASE * 4).await;

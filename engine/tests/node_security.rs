@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use memoir_engine::{MemoryNode, NodeConfig, Role};
-use node_common::{wait_for, Journal, Raw, LEASE, V};
+use node_common::{start_journal, wait_for, Journal, Raw, LEASE, V};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -36,7 +36,7 @@ async fn node_with(journal: &Journal, configure: impl FnOnce(&mut NodeConfig)) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requirepass_gates_every_command_until_auth() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |c| c.requirepass = Some("s3cret".into())).await;
     let mut raw = Raw::connect(&node).await;
 
@@ -117,7 +117,7 @@ async fn requirepass_gates_every_command_until_auth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_users_with_command_key_and_channel_permissions() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |_| {}).await;
     let mut admin = Raw::connect(&node).await;
     assert!(matches!(admin.cmd(&["HELLO", "3"]).await, V::Map(_)));
@@ -375,7 +375,7 @@ async fn protected_mode_refuses_remote_peers_until_a_password_is_set() {
         eprintln!("no non-loopback address: protected mode is covered by the unit tests of protected_mode.rs");
         return;
     };
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |c| c.listen = SocketAddr::from(([0, 0, 0, 0], 0))).await;
     let port = node.local_addr().port();
 
@@ -414,7 +414,7 @@ async fn protected_mode_refuses_remote_peers_until_a_password_is_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_does_not_read_is_disconnected_at_its_output_limit() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |_| {}).await;
     let mut admin = Raw::connect(&node).await;
     assert_eq!(
@@ -502,7 +502,7 @@ async fn wait_for_numsub(admin: &mut Raw, subscribers: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_or_unfinished_requests_cannot_hold_more_than_the_query_buffer_limit() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |_| {}).await;
     let mut admin = Raw::connect(&node).await;
     assert_eq!(
@@ -577,7 +577,7 @@ async fn slow_or_unfinished_requests_cannot_hold_more_than_the_query_buffer_limi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_clients_are_closed_when_a_timeout_is_set() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |c| c.idle_timeout = Duration::from_secs(2)).await;
     let mut idle = Raw::connect(&node).await;
     let mut subscriber = Raw::connect(&node).await;
@@ -614,7 +614,7 @@ async fn idle_clients_are_closed_when_a_timeout_is_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_clients_cannot_make_the_node_hold_memory() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = node_with(&journal, |c| c.requirepass = Some("pw".into())).await;
     let mut admin = Raw::connect(&node).await;
     assert_eq!(admin.cmd(&["AUTH", "pw"]).await, ok());

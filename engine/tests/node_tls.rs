@@ -15,7 +15,7 @@ use memoir_engine::{ClientTls, ClientTlsFiles, MemoryNode, NodeConfig, Role};
 use memoir_journal::tls::rustls::pki_types::ServerName;
 use memoir_journal::tls::tokio_rustls::TlsConnector;
 use memoir_journal::tls::{client_config, ClientAuth};
-use node_common::{wait_for, Journal, LEASE};
+use node_common::{start_journal, wait_for, Journal, LEASE};
 use test_certs::{Identity, TestCa};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -78,7 +78,7 @@ async fn tls_clients_with_a_certificate_share_the_node_with_plain_clients() {
     let ca = TestCa::new(dir.path(), "clients");
     let server = ca.issue("server");
     let client = ca.issue("client");
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let files = ClientTlsFiles {
         cert: server.cert.clone(),
         key: server.key.clone(),
@@ -161,7 +161,7 @@ async fn tls_only_without_client_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "server-only");
     let server = ca.issue("server");
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let files = ClientTlsFiles {
         cert: server.cert.clone(),
         key: server.key.clone(),

@@ -29,6 +29,8 @@ mod hard_state;
 pub mod ids;
 pub mod io;
 pub mod link;
+#[doc(hidden)]
+pub mod local_cluster;
 mod log;
 pub mod log_checksum;
 pub mod node;

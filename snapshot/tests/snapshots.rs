@@ -2,7 +2,6 @@
 //! nodes driven by a real Redis client, the snapshot service writing real
 //! RocksDB SST files, and fresh nodes rehydrating from them.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -13,8 +12,6 @@ use memoir_engine::commands::Effect;
 use memoir_engine::keyspace::Keyspace;
 use memoir_engine::record::Record;
 use memoir_engine::{MemoryNode, NodeConfig, Role, SnapshotSource, Snapshots};
-use memoir_journal::client::{ClientOptions, JournalClient};
-use memoir_journal::server::{Replica, ReplicaConfig};
 use memoir_journal::Seq;
 use memoir_snapshot::format::chain_record;
 use memoir_snapshot::store::read_manifest;
@@ -23,55 +20,12 @@ use redis::aio::MultiplexedConnection;
 
 const LEASE: Duration = Duration::from_millis(300);
 
-fn free_addr() -> SocketAddr {
-    memoir_journal::test_ports::free_loopback_addr()
-}
+type Journal = memoir_journal::local_cluster::LocalJournal;
 
-struct Journal {
-    _dirs: Vec<tempfile::TempDir>,
-    addrs: Vec<SocketAddr>,
-    replicas: Vec<Replica>,
-}
-
-impl Journal {
-    async fn start() -> Journal {
-        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
-        let peers: BTreeMap<u64, String> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (i as u64 + 1, a.to_string()))
-            .collect();
-        let mut replicas = Vec::new();
-        for id in 1..=3u64 {
-            let dir = dirs[id as usize - 1].path().to_path_buf();
-            let mut config = ReplicaConfig::new(id, addrs[id as usize - 1], peers.clone(), dir);
-            config.node.tick = Duration::from_millis(20);
-            // Small segments, so that trimming has whole segments to drop.
-            config.log.segment_size_bytes = 64 << 10;
-            config.log.io = memoir_journal::IoMode::from_env().expect("MEMOIR_IO is auto, uring or sync");
-            replicas.push(Replica::start(config).await.expect("replica"));
-        }
-        Journal {
-            _dirs: dirs,
-            addrs,
-            replicas,
-        }
-    }
-
-    fn addrs(&self) -> Vec<String> {
-        self.addrs.iter().map(ToString::to_string).collect()
-    }
-
-    fn client(&self) -> JournalClient {
-        JournalClient::new(ClientOptions::new(self.addrs()))
-    }
-
-    fn stop(self) {
-        for replica in self.replicas {
-            replica.stop();
-        }
-    }
+/// Three in-process journal replicas over loopback.
+// Small segments, so that trimming has whole segments to drop.
+async fn start_journal() -> Journal {
+    Journal::start(64 << 10).await.expect("a local journal")
 }
 
 async fn start_node(journal: &Journal, store: Option<&Path>, can_lead: bool) -> MemoryNode {
@@ -252,7 +206,7 @@ fn snapshot_dirs(store: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = store_dir.path();
     let primary = start_node(&journal, Some(store), true).await;
@@ -388,7 +342,7 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_taken_under_write_load_equals_the_log_prefix_it_claims() {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = store_dir.path();
     let primary = start_node(&journal, Some(store), true).await;

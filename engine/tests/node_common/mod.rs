@@ -4,13 +4,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use memoir_engine::{MemoryNode, NodeConfig, Role};
-use memoir_journal::client::{ClientOptions, JournalClient};
-use memoir_journal::server::{Replica, ReplicaConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -20,50 +17,11 @@ pub fn free_addr() -> SocketAddr {
     memoir_journal::test_ports::free_loopback_addr()
 }
 
-pub struct Journal {
-    _dirs: Vec<tempfile::TempDir>,
-    addrs: Vec<SocketAddr>,
-    replicas: Vec<Replica>,
-}
+pub type Journal = memoir_journal::local_cluster::LocalJournal;
 
-impl Journal {
-    pub async fn start() -> Journal {
-        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let peers: BTreeMap<u64, String> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (i as u64 + 1, a.to_string()))
-            .collect();
-        let mut replicas = Vec::new();
-        for id in 1..=3u64 {
-            let dir = dirs[id as usize - 1].path().to_path_buf();
-            let mut config = ReplicaConfig::new(id, addrs[id as usize - 1], peers.clone(), dir);
-            config.node.tick = Duration::from_millis(20);
-            config.log.segment_size_bytes = 1 << 20;
-            config.log.io = memoir_journal::IoMode::from_env().expect("MEMOIR_IO is auto, uring or sync");
-            replicas.push(Replica::start(config).await.unwrap());
-        }
-        Journal {
-            _dirs: dirs,
-            addrs,
-            replicas,
-        }
-    }
-
-    pub fn addrs(&self) -> Vec<String> {
-        self.addrs.iter().map(ToString::to_string).collect()
-    }
-
-    pub fn client(&self) -> JournalClient {
-        JournalClient::new(ClientOptions::new(self.addrs()))
-    }
-
-    pub fn stop(self) {
-        for replica in self.replicas {
-            replica.stop();
-        }
-    }
+/// Three in-process journal replicas over loopback.
+pub async fn start_journal() -> Journal {
+    Journal::start(1 << 20).await.expect("a local journal")
 }
 
 pub async fn start_node(journal: &Journal, election_delay: Duration) -> MemoryNode {
@@ -84,7 +42,7 @@ pub async fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bo
 
 /// A journal and one primary node.
 pub async fn primary() -> (Journal, MemoryNode) {
-    let journal = Journal::start().await;
+    let journal = start_journal().await;
     let node = start_node(&journal, Duration::ZERO).await;
     wait_for("a primary", Duration::from_secs(10), || node.role() == Role::Primary).await;
     (journal, node)
