@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use memoir_engine::{MemoryNode, NodeConfig, Role, Snapshots};
 use memoir_journal::server::{Replica, ReplicaConfig};
+use memoir_snapshot::service::DEFAULT_IO_BYTES_PER_S;
 use memoir_snapshot::{ServiceConfig, SnapshotService, StoreSource};
 use serde::Deserialize;
 use tracing::info;
@@ -457,6 +458,11 @@ pub struct SnapshotArgs {
     /// Run at idle CPU priority (for a machine shared with a primary).
     #[arg(long)]
     idle: bool,
+    /// Upper bound on a snapshot's disk I/O (writing its files and reading
+    /// them back), in MB (10^6 bytes) per second; 0: unlimited. Keeps the
+    /// journal's fdatasyncs fast when the store shares their disk.
+    #[arg(long, env = "MEMOIR_SNAPSHOT_IO_MB_PER_S", default_value_t = DEFAULT_IO_BYTES_PER_S / 1_000_000)]
+    io_mb_per_s: u64,
     #[command(flatten)]
     journal_security: JournalSecurityArgs,
 }
@@ -478,6 +484,7 @@ pub fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     config.max_files = args.files;
     config.databases = args.databases;
     config.idle_priority = args.idle;
+    config.io_bytes_per_s = args.io_mb_per_s.saturating_mul(1_000_000);
     config.journal_security = args.journal_security.link_security(false)?;
     let service = SnapshotService::start(config).context("starting the snapshot service")?;
     println!("snapshot service ready: store={}", args.store.display());

@@ -480,7 +480,16 @@ struct Latencies {
     set: Histogram<u64>,
     /// How long the window lasted.
     seconds: f64,
+    /// Requests slower than `SLOW`: when each completed, how long it took,
+    /// whether it was a SET (at most `SLOW_KEPT` per client), to tell
+    /// which phase of a snapshot the stalls fall in.
+    slow: Vec<(Instant, Duration, bool)>,
 }
+
+/// What counts as a slow request in the timeline printed on stderr.
+const SLOW: Duration = Duration::from_millis(10);
+/// Slow requests kept per client and window.
+const SLOW_KEPT: usize = 1000;
 
 impl Latencies {
     fn new() -> Latencies {
@@ -488,6 +497,7 @@ impl Latencies {
             get: latency_histogram(),
             set: latency_histogram(),
             seconds: 0.0,
+            slow: Vec::new(),
         }
     }
 
@@ -495,6 +505,39 @@ impl Latencies {
         // Same bounds on both sides: adding cannot fail.
         let _ = self.get.add(&other.get);
         let _ = self.set.add(&other.set);
+        self.slow.extend_from_slice(&other.slow);
+    }
+
+    fn record(&mut self, set: bool, completed: Instant, elapsed: Duration) {
+        record(if set { &mut self.set } else { &mut self.get }, elapsed);
+        if elapsed >= SLOW && self.slow.len() < SLOW_KEPT {
+            self.slow.push((completed, elapsed, set));
+        }
+    }
+
+    /// The slowest requests, with when they completed relative to `origin`.
+    fn describe_slow(&self, origin: Instant) -> String {
+        let mut slow = self.slow.clone();
+        slow.sort_by_key(|&(_, elapsed, _)| std::cmp::Reverse(elapsed));
+        let shown: Vec<String> = slow
+            .iter()
+            .take(12)
+            .map(|&(at, elapsed, set)| {
+                let offset = at.saturating_duration_since(origin).as_secs_f64();
+                let op = if set { "SET" } else { "GET" };
+                format!("{op} {:.1} ms at +{offset:.2} s", elapsed.as_secs_f64() * 1000.0)
+            })
+            .collect();
+        format!(
+            "{} requests slower than {} ms; slowest: {}",
+            self.slow.len(),
+            SLOW.as_millis(),
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join(", ")
+            }
+        )
     }
 
     /// The slowest request, in milliseconds.
@@ -533,6 +576,8 @@ struct Window {
     seconds: f64,
     snapshot_bytes: Option<u64>,
     side: Side,
+    /// When BGSAVE was sent.
+    triggered: Instant,
 }
 
 impl Window {
@@ -543,6 +588,10 @@ impl Window {
     fn report(&self, what: &str) {
         eprintln!("{what}: before the snapshot, {}", self.before.describe());
         eprintln!("{what}: during the snapshot, {}", self.during.describe());
+        eprintln!(
+            "{what}: during the snapshot (times from BGSAVE), {}",
+            self.during.describe_slow(self.triggered)
+        );
         eprintln!(
             "{what}: VmRSS {:.1} MiB just before, at most {:.1} MiB during (+{:.2}%)",
             mib(self.rss_before_kib),
@@ -747,6 +796,7 @@ fn measure_window(
         seconds,
         snapshot_bytes: done.bytes,
         side,
+        triggered: started,
     })
 }
 
@@ -850,13 +900,14 @@ fn client(
                 bail!("GET {key}: the key is missing");
             }
         }
-        let elapsed = started.elapsed();
+        let completed = Instant::now();
+        let elapsed = completed - started;
         let window = match phase.load(Ordering::Acquire) {
             p if p == Phase::Before as u8 => &mut windows[0],
             p if p == Phase::During as u8 => &mut windows[1],
             _ => continue,
         };
-        record(if set { &mut window.set } else { &mut window.get }, elapsed);
+        window.record(set, completed, elapsed);
     }
     Ok(windows)
 }

@@ -47,6 +47,7 @@ pub mod test_ports;
 pub mod tls;
 pub mod vote_hold;
 pub mod wire;
+pub mod writeback;
 mod writer;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use memoir_engine::keyspace::Keyspace;
 
 use crate::error::{Result, SnapshotError};
 use crate::format::{encode_key, FileEntry};
+use crate::pace::IoPacer;
 use crate::sst::SstWriter;
 use crate::store::{file_checksum, sync_dir, sync_file};
 
@@ -17,13 +18,15 @@ use crate::store::{file_checksum, sync_dir, sync_file};
 /// they load in parallel), makes them durable, and describes them.
 /// Files hold at least `min_keys_per_file` keys each (a small data set gets
 /// fewer files: a file per few keys would cost more than it saves).
-/// `keys_written` counts progress for whoever watches.
+/// `keys_written` counts progress for whoever watches; every byte written
+/// and read back for the files' checksums goes through `pacer`.
 pub fn write_files(
     keyspace: &Keyspace,
     dir: &Path,
     max_files: usize,
     min_keys_per_file: usize,
     keys_written: &AtomicU64,
+    pacer: &IoPacer,
 ) -> Result<Vec<FileEntry>> {
     let mut entries: Vec<(u16, &[u8], &Value, Option<i64>)> = Vec::with_capacity(keyspace.total_keys());
     for index in 0..keyspace.databases() {
@@ -53,7 +56,7 @@ pub fn write_files(
                     let path = dir.join(&name);
                     let mut key_buffer = Vec::new();
                     let mut value_buffer = Vec::new();
-                    let keys = SstWriter::new(&path).write_all(|put| {
+                    let keys = SstWriter::new(&path).write_all(pacer, |put| {
                         for (db, key, value, expire_at) in chunk.iter() {
                             encode_key(*db, key, &mut key_buffer);
                             value_buffer.clear();
@@ -64,7 +67,7 @@ pub fn write_files(
                         Ok(())
                     })?;
                     sync_file(&path)?;
-                    let (crc32c, size) = file_checksum(&path)?;
+                    let (crc32c, size) = file_checksum(&path, pacer)?;
                     tracing::info!(file = %name, keys, bytes = size, "snapshot file done");
                     Ok(FileEntry {
                         name,

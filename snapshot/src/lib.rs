@@ -7,11 +7,12 @@
 //! - [`sst`]: writing and reading SST files through RocksDB;
 //! - [`build`] / [`load`]: a data set to files, and files back (verified);
 //! - [`digest`]: the dataset digest from a stream of entries;
+//! - [`pace`]: a byte-rate limit on a snapshot's disk I/O;
 //! - [`service`]: the shadow replica that decides, builds, verifies,
 //!   publishes and trims;
 //! - [`source`]: what a memory node rehydrates through.
 //!
-//! Everything but [`format`], [`digest`] and [`error`] needs RocksDB and sits behind
+//! Everything but [`format`], [`digest`], [`pace`] and [`error`] needs RocksDB and sits behind
 //! the default `sst` feature (the fuzz build turns it off).
 
 #[cfg(feature = "sst")]
@@ -21,6 +22,7 @@ pub mod error;
 pub mod format;
 #[cfg(feature = "sst")]
 pub mod load;
+pub mod pace;
 #[cfg(feature = "sst")]
 pub mod service;
 #[cfg(feature = "sst")]

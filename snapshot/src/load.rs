@@ -16,6 +16,7 @@ use memoir_engine::LoadProgress;
 use crate::digest::DigestBuilder;
 use crate::error::{Result, SnapshotError};
 use crate::format::{decode_key, Manifest};
+use crate::pace::IoPacer;
 use crate::sst::read_sst;
 use crate::store::file_checksum;
 
@@ -27,10 +28,10 @@ const CHUNKS_IN_FLIGHT: usize = 16;
 
 type Chunk = Vec<(u16, Vec<u8>, Value, Option<i64>)>;
 
-/// Reads the snapshot in `dir` described by `manifest`. With
-/// `databases = Some(n)`, also builds and returns the keyspace (of `n`
-/// databases); with `None`, only verifies. `scratch` is a directory on the
-/// same file system the reader may use.
+/// Reads the snapshot in `dir` described by `manifest`, as fast as it
+/// can. With `databases = Some(n)`, also builds and returns the keyspace
+/// (of `n` databases); with `None`, only verifies. `scratch` is a
+/// directory on the same file system the reader may use.
 pub fn read_snapshot(
     dir: &Path,
     manifest: &Manifest,
@@ -38,6 +39,51 @@ pub fn read_snapshot(
     scratch: &Path,
     progress: &mut dyn FnMut(LoadProgress),
 ) -> Result<Option<Keyspace>> {
+    let plan = ReadPlan {
+        databases,
+        file_crc: FileCrc::Check,
+        pacer: &IoPacer::unlimited(),
+    };
+    read_snapshot_with(dir, manifest, scratch, &plan, progress)
+}
+
+/// The snapshot service's check of files it has just written and
+/// checksummed: every entry read back through RocksDB (block checksums,
+/// values decoded, digest recomputed) at the pace of `pacer`, without a
+/// second whole-file CRC pass (the manifest's CRCs were computed from
+/// these very files a moment ago).
+pub fn verify_fresh_snapshot(dir: &Path, manifest: &Manifest, scratch: &Path, pacer: &IoPacer) -> Result<()> {
+    let plan = ReadPlan {
+        databases: None,
+        file_crc: FileCrc::AlreadyChecked,
+        pacer,
+    };
+    read_snapshot_with(dir, manifest, scratch, &plan, &mut |_| {}).map(|_| ())
+}
+
+/// Whether each file's whole-file CRC-32C is computed and compared.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FileCrc {
+    Check,
+    AlreadyChecked,
+}
+
+/// What one read of a snapshot does.
+struct ReadPlan<'a> {
+    databases: Option<usize>,
+    file_crc: FileCrc,
+    pacer: &'a IoPacer,
+}
+
+fn read_snapshot_with(
+    dir: &Path,
+    manifest: &Manifest,
+    scratch: &Path,
+    plan: &ReadPlan<'_>,
+    progress: &mut dyn FnMut(LoadProgress),
+) -> Result<Option<Keyspace>> {
+    let databases = plan.databases;
+    let pacer = plan.pacer;
     let verification = |reason: String| SnapshotError::Verification {
         id: manifest.id.clone(),
         reason,
@@ -79,7 +125,10 @@ pub fn read_snapshot(
                             return Err(SnapshotError::Stopped);
                         }
                         let path = dir.join(&file.name);
-                        let (crc, size) = file_checksum(&path)?;
+                        let (crc, size) = match plan.file_crc {
+                            FileCrc::Check => file_checksum(&path, pacer)?,
+                            FileCrc::AlreadyChecked => (file.crc32c, file_size(&path)?),
+                        };
                         if size != file.size {
                             return Err(SnapshotError::corrupt(
                                 &path,
@@ -97,6 +146,7 @@ pub fn read_snapshot(
                         let file_scratch = scratch.join(format!("load-{}-{worker}-{index}", uuid::Uuid::new_v4()));
                         let mut chunk: Chunk = Vec::new();
                         let read = read_sst(&path, &file_scratch, |key, value, entry| {
+                            pacer.pace((key.len() + value.len()) as u64);
                             let at = || format!("entry {entry}");
                             let (db, key) = decode_key(key).ok_or_else(|| {
                                 SnapshotError::corrupt(&path, at(), "key shorter than its database prefix")
@@ -220,6 +270,12 @@ pub fn read_snapshot(
         bytes_total: total_bytes,
     });
     Ok(keyspace)
+}
+
+fn file_size(path: &Path) -> Result<u64> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| SnapshotError::corrupt(path, "whole file", format!("cannot stat: {e}")))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -24,9 +24,15 @@ use tracing::{error, info, warn};
 use crate::build::write_files;
 use crate::error::{Result, SnapshotError};
 use crate::format::{chain_record, Manifest};
-use crate::load::{hex, read_snapshot};
+use crate::load::{hex, verify_fresh_snapshot};
+use crate::pace::IoPacer;
 use crate::source::load_newest_valid;
 use crate::store::{ServiceStatus, Store};
+
+/// The default bound on a snapshot's disk I/O: well below what this
+/// machine's disk sustains, so that journal fdatasyncs sharing the disk
+/// stay fast (see [`crate::pace`]).
+pub const DEFAULT_IO_BYTES_PER_S: u64 = 64_000_000;
 
 /// How the service runs; [`ServiceConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -49,6 +55,9 @@ pub struct ServiceConfig {
     pub databases: usize,
     /// Run at SCHED_IDLE (or nice 19 where that is refused).
     pub idle_priority: bool,
+    /// Upper bound on a snapshot's disk I/O (writing the files and reading
+    /// them back), in bytes per second; 0: unlimited. See [`crate::pace`].
+    pub io_bytes_per_s: u64,
     /// How often the shadow replica catches up with the journal (at once
     /// when a snapshot is wanted).
     pub catch_up_interval: Duration,
@@ -69,6 +78,7 @@ impl ServiceConfig {
             min_keys_per_file: 64 * 1024,
             databases: 16,
             idle_priority: false,
+            io_bytes_per_s: DEFAULT_IO_BYTES_PER_S,
             catch_up_interval: Duration::from_secs(1),
             journal_security: memoir_journal::LinkSecurity::none(),
         }
@@ -442,6 +452,7 @@ async fn take_snapshot(
     let keys = shadow.keyspace.total_keys() as u64;
     info!(snapshot = %id, seq = shadow.applied, keys, "snapshot started");
     let written = AtomicU64::new(0);
+    let pacer = IoPacer::new(config.io_bytes_per_s);
     let finished = AtomicBool::new(false);
     let files = std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -461,6 +472,7 @@ async fn take_snapshot(
             config.max_files,
             config.min_keys_per_file,
             &written,
+            &pacer,
         );
         finished.store(true, Ordering::Release);
         files
@@ -487,7 +499,7 @@ async fn take_snapshot(
     };
     // Verify before publishing: read every file back and recompute the
     // digest; it must equal the one computed from the replayed data.
-    if let Err(e) = read_snapshot(&build, &manifest, None, &store.scratch_dir(), &mut |_| {}) {
+    if let Err(e) = verify_fresh_snapshot(&build, &manifest, &store.scratch_dir(), &pacer) {
         let _ = std::fs::remove_dir_all(&build);
         return Err(e);
     }

@@ -12,13 +12,14 @@ use rocksdb::{
     DB,
 };
 
+use memoir_journal::writeback::{Writeback, DEFAULT_STEP_BYTES};
+
 use crate::error::{Result, SnapshotError};
+use crate::pace::IoPacer;
 
 /// Data block size: large blocks compress better and cost fewer
 /// decompress calls and checksums when a snapshot is loaded.
 const BLOCK_BYTES: usize = 64 << 10;
-/// Written bytes between writeback kicks (see `Writeback`).
-const WRITEBACK_EVERY_BYTES: u64 = 8 << 20;
 /// Readahead when a snapshot file is read back.
 const READAHEAD_BYTES: usize = 4 << 20;
 
@@ -31,54 +32,6 @@ fn sst_options() -> Options {
     table.set_block_size(BLOCK_BYTES);
     options.set_block_based_table_factory(&table);
     options
-}
-
-/// Keeps the dirty pages of a file being written bounded: every 8 MiB it
-/// starts writeback of the new range and waits for the range before it.
-/// Without this the kernel flushes a snapshot's gigabyte at once and a
-/// journal fdatasync on the same disk queues behind it (a latency spike on
-/// the primary's writes). RocksDB's own `bytes_per_sync` does this for a
-/// database, but its SstFileWriter binding does not expose it.
-struct Writeback {
-    file: Option<std::fs::File>,
-    started_to: u64,
-}
-
-impl Writeback {
-    fn new(path: &Path) -> Writeback {
-        Writeback {
-            file: std::fs::File::open(path).ok(),
-            started_to: 0,
-        }
-    }
-
-    fn written(&mut self, size: u64) {
-        use std::os::fd::AsRawFd;
-        let Some(file) = &self.file else { return };
-        if size < self.started_to + WRITEBACK_EVERY_BYTES {
-            return;
-        }
-        let fd = file.as_raw_fd();
-        let previous = self.started_to;
-        // Offsets stay far below i64::MAX (files are at most a few GB).
-        let (from, len) = (previous as libc::off64_t, (size - previous) as libc::off64_t);
-        // SAFETY: plain system calls on a file descriptor we own. Errors
-        // are ignored: this only paces writeback; durability comes from
-        // the fsync after the file is finished, whose error is reported.
-        unsafe {
-            libc::sync_file_range(fd, from, len, libc::SYNC_FILE_RANGE_WRITE);
-            if previous > 0 {
-                let before = previous.saturating_sub(WRITEBACK_EVERY_BYTES) as libc::off64_t;
-                libc::sync_file_range(
-                    fd,
-                    before,
-                    from - before,
-                    libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                );
-            }
-        }
-        self.started_to = size;
-    }
 }
 
 fn rocks_error(path: &Path, error: rocksdb::Error) -> SnapshotError {
@@ -104,22 +57,39 @@ impl SstWriter {
         }
     }
 
-    /// Writes every entry `fill` produces, then finishes the file.
+    /// Writes every entry `fill` produces, then finishes the file; the
+    /// bytes written are reported to `pacer` as they grow.
     pub fn write_all(
         &mut self,
+        pacer: &IoPacer,
         mut fill: impl FnMut(&mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()>,
     ) -> Result<u64> {
         let writer = SstFileWriter::create(&self.options);
         let path = self.path.clone();
         writer.open(&path).map_err(|e| rocks_error(&path, e))?;
         let mut writer = writer;
-        let mut writeback = Writeback::new(&path);
+        // Writeback a step at a time, so that journal fdatasyncs on the
+        // same disk never wait behind a large part of this file (see
+        // `memoir_journal::writeback`). RocksDB's own `bytes_per_sync`
+        // does this for a database, but its SstFileWriter binding does not
+        // expose it. Pacing only: if the file cannot be opened a second
+        // time, the snapshot goes on without it.
+        let pacing_handle = std::fs::File::open(&path).ok();
+        let mut writeback = pacing_handle
+            .as_ref()
+            .map(|file| Writeback::new(file, DEFAULT_STEP_BYTES));
         let mut entries = 0u64;
+        let mut paced_bytes = 0u64;
         fill(&mut |key, value| {
             entries += 1;
             writer.put(key, value).map_err(|e| rocks_error(&path, e))?;
             if entries % 256 == 0 {
-                writeback.written(writer.file_size());
+                let size = writer.file_size();
+                pacer.pace(size.saturating_sub(paced_bytes));
+                paced_bytes = size;
+                if let Some(writeback) = writeback.as_mut() {
+                    writeback.written(size);
+                }
             }
             Ok(())
         })?;
@@ -185,7 +155,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.sst");
         let written = SstWriter::new(&path)
-            .write_all(|put| {
+            .write_all(&IoPacer::unlimited(), |put| {
                 for i in 0..1000u32 {
                     put(&i.to_be_bytes(), format!("value-{i}").as_bytes())?;
                 }

@@ -22,6 +22,7 @@ use tracing::warn;
 
 use crate::error::{IoContext, Result, SnapshotError};
 use crate::format::{Manifest, MANIFEST_NAME};
+use crate::pace::IoPacer;
 
 const SNAPSHOTS: &str = "snapshots";
 const TMP: &str = "tmp";
@@ -234,8 +235,9 @@ pub fn sync_dir(path: &Path) -> Result<()> {
     File::open(path).and_then(|f| f.sync_all()).at_path(path)
 }
 
-/// CRC-32C and size of a whole file, streamed.
-pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
+/// CRC-32C and size of a whole file, streamed, each read reported to
+/// `pacer`.
+pub fn file_checksum(path: &Path, pacer: &IoPacer) -> Result<(u32, u64)> {
     use std::io::Read;
     let mut file = File::open(path).at_path(path)?;
     let mut buffer = vec![0u8; 1 << 20];
@@ -246,6 +248,7 @@ pub fn file_checksum(path: &Path) -> Result<(u32, u64)> {
         if n == 0 {
             return Ok((crc, size));
         }
+        pacer.pace(n as u64);
         crc = crc32c::crc32c_append(crc, &buffer[..n]);
         size += n as u64;
     }

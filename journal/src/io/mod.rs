@@ -143,9 +143,12 @@ pub fn open_backend(mode: IoMode) -> io::Result<Box<dyn IoBackend>> {
     }
 }
 
-/// `fallocate(2)` of `len` bytes from offset 0, falling back to writing
-/// zeros on filesystems that do not support it (tmpfs before 3.5, some
-/// network filesystems).
+/// `fallocate(2)` of `len` bytes from offset 0 (`zero_fill` false, where
+/// the file system supports it), or zeros written over the whole length
+/// (what the segment store asks for: overwriting written blocks makes a
+/// cheaper fdatasync than converting fallocated ones). The zeros go out a
+/// step at a time (`crate::writeback`) so that the replica's own
+/// fdatasyncs on the active segment do not queue behind 64 MiB of them.
 pub(crate) fn preallocate(file: &File, len: u64, zero_fill: bool) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::AsRawFd;
@@ -162,11 +165,13 @@ pub(crate) fn preallocate(file: &File, len: u64, zero_fill: bool) -> io::Result<
     }
     const CHUNK: usize = 1 << 20;
     let zeros = vec![0u8; CHUNK];
+    let mut writeback = crate::writeback::Writeback::new(file, crate::writeback::DEFAULT_STEP_BYTES);
     let mut offset = 0u64;
     while offset < len {
         let n = (len - offset).min(CHUNK as u64) as usize;
         file.write_all_at(&zeros[..n], offset)?;
         offset += n as u64;
+        writeback.written(offset);
     }
     Ok(())
 }

@@ -1,0 +1,106 @@
+//! Keeping a large sequential write from stalling other fdatasyncs on the
+//! same disk.
+//!
+//! A device cache flush (what every fdatasync ends with) waits for every
+//! write the device has accepted before it. Written all at once, a large
+//! file (a 64 MiB zero-filled spare segment, a snapshot's SST file) reaches
+//! the device as one burst when it is synced, and a journal fdatasync
+//! arriving just then waits for all of it: measured on this machine's
+//! ext4-on-virtio, a concurrent 4 KiB write+fdatasync went from a 0.5 ms
+//! worst case to 27 ms behind a 64 MiB write+fsync, and stayed at 4 ms when
+//! the same 64 MiB was pushed out 1 MiB at a time.
+//!
+//! So a writer of a large file reports its progress here: every `step`
+//! bytes, the new range is handed to writeback (`sync_file_range` WRITE)
+//! and the range before it is waited for, keeping at most about two steps
+//! in flight. This only paces; durability still comes from the fsync the
+//! writer does at the end, whose error it reports.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+/// The step both users take: small enough that a flush never waits long
+/// behind it, large enough to keep the device streaming.
+pub const DEFAULT_STEP_BYTES: u64 = 1 << 20;
+
+/// Progressive writeback of one file being written from offset 0 upwards.
+#[derive(Debug)]
+pub struct Writeback<'a> {
+    file: &'a File,
+    step_bytes: u64,
+    /// Offset up to which writeback has been started.
+    started_to: u64,
+    /// Offset up to which writeback has been waited for.
+    waited_to: u64,
+}
+
+impl<'a> Writeback<'a> {
+    pub fn new(file: &'a File, step_bytes: u64) -> Writeback<'a> {
+        assert!(step_bytes > 0, "a writeback step must be at least one byte");
+        Writeback {
+            file,
+            step_bytes,
+            started_to: 0,
+            waited_to: 0,
+        }
+    }
+
+    /// The file now holds `size` bytes written from the start: starts
+    /// writeback of the new ones once a step has accumulated, and waits
+    /// for the step before.
+    pub fn written(&mut self, size: u64) {
+        if size < self.started_to + self.step_bytes {
+            return;
+        }
+        self.sync_range(self.started_to, size, libc::SYNC_FILE_RANGE_WRITE);
+        let previous = self.started_to;
+        if previous > self.waited_to {
+            self.sync_range(
+                self.waited_to,
+                previous,
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+            );
+            self.waited_to = previous;
+        }
+        self.started_to = size;
+    }
+
+    fn sync_range(&self, from: u64, to: u64, flags: libc::c_uint) {
+        let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+            return;
+        };
+        // SAFETY: a plain system call on a descriptor `self.file` keeps
+        // open. Its error is ignored on purpose: this call only paces
+        // writeback (see the module comment); the caller's final fsync
+        // reports any write error.
+        unsafe {
+            libc::sync_file_range(self.file.as_raw_fd(), offset, len, flags);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn follows_a_growing_file_a_step_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = File::create(dir.path().join("f")).expect("create");
+        let chunk = vec![7u8; 4096];
+        let mut writeback = Writeback::new(&file, 16 * 1024);
+        let mut size = 0u64;
+        for _ in 0..64 {
+            (&file).write_all(&chunk).expect("write");
+            size += chunk.len() as u64;
+            writeback.written(size);
+            assert!(writeback.started_to <= size);
+            assert!(writeback.waited_to <= writeback.started_to);
+            assert!(size - writeback.started_to < 16 * 1024);
+        }
+        assert_eq!(writeback.started_to, size);
+        assert_eq!(writeback.waited_to, size - 16 * 1024);
+        file.flush().expect("flush");
+    }
+}
