@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -72,11 +73,33 @@ pub fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<
 }
 
 pub fn open_for_read_write(path: &Path) -> Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| Error::io("opening", path, e))
+        .map_err(|e| Error::io("opening", path, e))?;
+    without_readahead(&file);
+    Ok(file)
+}
+
+/// Turns the kernel's readahead off for reads through `file`.
+///
+/// Readers of a segment read whole batches at the offsets the index gives
+/// (`read_at`): they never need more than they ask for. With readahead on,
+/// a reader following the log sequentially (a subscription, a catching-up
+/// snapshot service) made the kernel read up to `read_ahead_kb` (8 MiB
+/// here) per request: into the zero-filled part of the active segment for
+/// a reader at the tail, and, for a reader far behind, device reads large
+/// enough that every fdatasync queued behind them (a SET stalled 113 ms
+/// while the snapshot service caught up, `memoir-bench snapshot-impact`).
+pub(crate) fn without_readahead(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on a descriptor `file` keeps open. It
+    // only advises the page cache; on failure reads are merely less
+    // predictable, so the error is ignored.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM);
+    }
 }
 
 /// fsync of a directory, so that creates, renames and deletes in it are
@@ -137,6 +160,7 @@ pub fn prepare_file(
     len: u64,
     zero_fill: bool,
     faults: Option<&FaultInjector>,
+    hurry: &AtomicBool,
 ) -> Result<PreparedFile> {
     let path = dir.join(format!("next-{owner}-{serial:08}{SEGMENT_SUFFIX}{TMP_SUFFIX}"));
     let file = OpenOptions::new()
@@ -150,7 +174,7 @@ pub fn prepare_file(
         Some(faults) => faults.check(FaultPoint::Allocate),
         None => Ok(()),
     }
-    .and_then(|()| preallocate(&file, len, zero_fill))
+    .and_then(|()| preallocate(&file, len, zero_fill, hurry))
     .and_then(|()| file.sync_all());
     if let Err(e) = allocated {
         let _ = fs::remove_file(&path);
@@ -168,6 +192,8 @@ pub struct Preparer {
     /// same process) cleans up only its own.
     owner: String,
     ready: Receiver<Result<PreparedFile>>,
+    /// Set while the writer waits for a spare: the preparer stops pacing.
+    hurry: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -183,11 +209,21 @@ impl Preparer {
         );
         let thread_owner = owner.clone();
         let thread_dir = dir.clone();
+        let hurry = Arc::new(AtomicBool::new(false));
+        let thread_hurry = Arc::clone(&hurry);
         let thread = thread::Builder::new()
             .name("journal-prealloc".into())
             .spawn(move || {
                 for serial in 0u64.. {
-                    let prepared = prepare_file(&thread_dir, &thread_owner, serial, len, zero_fill, faults.as_deref());
+                    let prepared = prepare_file(
+                        &thread_dir,
+                        &thread_owner,
+                        serial,
+                        len,
+                        zero_fill,
+                        faults.as_deref(),
+                        &thread_hurry,
+                    );
                     if let Err(crossbeam_channel::SendError(unused)) = tx.send(prepared) {
                         if let Ok(unused) = unused {
                             let _ = fs::remove_file(&unused.path);
@@ -201,13 +237,23 @@ impl Preparer {
             dir,
             owner,
             ready: rx,
+            hurry,
             thread: Some(thread),
         })
     }
 
-    /// The next preallocated file; waits if the thread is still preparing it.
+    /// The next preallocated file; waits if the thread is still preparing
+    /// it, and has it finish unpaced.
     pub fn take(&self) -> Result<PreparedFile> {
-        self.ready.recv().map_err(|_| Error::Closed)?
+        let prepared = match self.ready.try_recv() {
+            Ok(prepared) => prepared,
+            Err(_) => {
+                self.hurry.store(true, Ordering::Release);
+                self.ready.recv().map_err(|_| Error::Closed)?
+            }
+        };
+        self.hurry.store(false, Ordering::Release);
+        prepared
     }
 }
 

@@ -440,6 +440,7 @@ impl Writer {
             )));
         }
         self.next_segment_id += 1;
+        crate::segment::without_readahead(&prepared.file);
         let file = Arc::new(prepared.file);
         self.active = Some(Active {
             path: path.clone(),

@@ -16,8 +16,8 @@ use memoir_engine::LoadProgress;
 use crate::digest::DigestBuilder;
 use crate::error::{Result, SnapshotError};
 use crate::format::{decode_key, Manifest};
-use crate::pace::IoPacer;
-use crate::sst::read_sst;
+use crate::pace::{IoPacer, PACED_READ_BYTES};
+use crate::sst::{read_sst, LOAD_READAHEAD_BYTES};
 use crate::store::file_checksum;
 
 /// Decoded entries travel to the inserting thread in chunks of this many.
@@ -145,7 +145,12 @@ fn read_snapshot_with(
                         }
                         let file_scratch = scratch.join(format!("load-{}-{worker}-{index}", uuid::Uuid::new_v4()));
                         let mut chunk: Chunk = Vec::new();
-                        let read = read_sst(&path, &file_scratch, |key, value, entry| {
+                        let readahead = if pacer.is_limited() {
+                            PACED_READ_BYTES
+                        } else {
+                            LOAD_READAHEAD_BYTES
+                        };
+                        let read = read_sst(&path, &file_scratch, readahead, |key, value, entry| {
                             pacer.pace((key.len() + value.len()) as u64);
                             let at = || format!("entry {entry}");
                             let (db, key) = decode_key(key).ok_or_else(|| {

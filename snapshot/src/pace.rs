@@ -20,6 +20,12 @@ use std::time::{Duration, Instant};
 /// pause (between writing and verifying, say) does not turn into a burst.
 const BURST: Duration = Duration::from_millis(20);
 
+/// When paced, reads go out in pieces of this size, without the kernel's
+/// readahead (which grows to `read_ahead_kb`, 8 MiB on this machine): a
+/// device request that large makes every fdatasync behind it wait, however
+/// low the average rate.
+pub const PACED_READ_BYTES: usize = 256 << 10;
+
 /// Sleeps callers so that the bytes they report stay within a rate.
 #[derive(Debug)]
 pub struct IoPacer {
@@ -38,6 +44,12 @@ impl IoPacer {
         }
     }
 
+    /// Whether this pacer limits anything (then reads are kept small too,
+    /// see [`PACED_READ_BYTES`]).
+    pub fn is_limited(&self) -> bool {
+        self.bytes_per_s.is_some()
+    }
+
     /// A pacer that never sleeps.
     pub fn unlimited() -> IoPacer {
         IoPacer::new(0)
@@ -46,9 +58,16 @@ impl IoPacer {
     /// Accounts for `bytes` just read or written, sleeping first if the
     /// caller is ahead of the rate.
     pub fn pace(&self, bytes: u64) {
-        if let Some(wait) = self.charge(bytes, Instant::now()) {
+        if let Some(wait) = self.delay(bytes) {
             std::thread::sleep(wait);
         }
+    }
+
+    /// Accounts for `bytes` just read or written; how long the caller
+    /// must wait before its next step, if at all (for async callers, which
+    /// must not block their thread in `pace`).
+    pub fn delay(&self, bytes: u64) -> Option<Duration> {
+        self.charge(bytes, Instant::now())
     }
 
     /// Books `bytes` at `now`; how long the caller must sleep, if at all.

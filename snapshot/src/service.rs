@@ -239,6 +239,9 @@ async fn run(
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut replay_log = ReplayLog::default();
+    // Catching up reads the journal replicas' disks: at the same bounded
+    // rate as a snapshot's own I/O (see `crate::pace`).
+    let catch_up_pacer = IoPacer::new(config.io_bytes_per_s);
     loop {
         tokio::select! {
             _ = poll.tick() => {
@@ -253,7 +256,7 @@ async fn run(
                 let catch_up_due = last_catch_up.is_none_or(|at| at.elapsed() >= config.catch_up_interval);
                 if catch_up_due || requested || wanted.is_some() {
                     last_catch_up = Some(Instant::now());
-                    match catch_up(&client, &mut shadow, &stats, &mut replay_log, &mut stopped).await? {
+                    match catch_up(&client, &mut shadow, &stats, &mut replay_log, &catch_up_pacer, &mut stopped).await? {
                         CatchUp::Stopped => {
                             info!("snapshot service stopping");
                             return Ok(());
@@ -342,6 +345,7 @@ async fn catch_up(
     shadow: &mut Shadow,
     stats: &ServiceStats,
     replay_log: &mut ReplayLog,
+    pacer: &IoPacer,
     stopped: &mut watch::Receiver<bool>,
 ) -> Result<CatchUp> {
     let target = match client.status().await {
@@ -359,7 +363,9 @@ async fn catch_up(
         tokio::select! {
             batch = subscription.next() => match batch {
                 Ok(batch) => {
+                    let mut batch_bytes = 0u64;
                     for (seq, payload) in batch.entries {
+                        batch_bytes += payload.len() as u64;
                         if seq.0 <= shadow.applied {
                             continue;
                         }
@@ -376,6 +382,9 @@ async fn catch_up(
                     if replay_log.since.elapsed() >= Duration::from_secs(10) && replay_log.entries > 0 {
                         info!(applied = shadow.applied, target, entries = replay_log.entries, "snapshot service replaying the journal");
                         *replay_log = ReplayLog::default();
+                    }
+                    if let Some(wait) = pacer.delay(batch_bytes) {
+                        tokio::time::sleep(wait).await;
                     }
                 }
                 Err(ClientError::Trimmed(message)) => {

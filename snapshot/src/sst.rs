@@ -20,8 +20,8 @@ use crate::pace::IoPacer;
 /// Data block size: large blocks compress better and cost fewer
 /// decompress calls and checksums when a snapshot is loaded.
 const BLOCK_BYTES: usize = 64 << 10;
-/// Readahead when a snapshot file is read back.
-const READAHEAD_BYTES: usize = 4 << 20;
+/// Readahead when a snapshot file is loaded as fast as it can be.
+pub const LOAD_READAHEAD_BYTES: usize = 4 << 20;
 
 /// RocksDB options for snapshot SSTs: zstd, 64 KiB blocks.
 fn sst_options() -> Options {
@@ -105,8 +105,14 @@ impl SstWriter {
 }
 
 /// Calls `each(key, value, index)` for every entry of the SST at `path`,
-/// in key order. `scratch` is an empty directory the reader may use.
-pub fn read_sst(path: &Path, scratch: &Path, mut each: impl FnMut(&[u8], &[u8], u64) -> Result<()>) -> Result<u64> {
+/// in key order, reading ahead `readahead_bytes` at a time. `scratch` is
+/// an empty directory the reader may use.
+pub fn read_sst(
+    path: &Path,
+    scratch: &Path,
+    readahead_bytes: usize,
+    mut each: impl FnMut(&[u8], &[u8], u64) -> Result<()>,
+) -> Result<u64> {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.set_max_open_files(16);
@@ -130,7 +136,7 @@ pub fn read_sst(path: &Path, scratch: &Path, mut each: impl FnMut(&[u8], &[u8], 
         let mut read = ReadOptions::default();
         read.set_verify_checksums(true);
         read.fill_cache(false);
-        read.set_readahead_size(READAHEAD_BYTES);
+        read.set_readahead_size(readahead_bytes);
         let mut index = 0u64;
         for item in db.iterator_opt(IteratorMode::Start, read) {
             let (key, value) =
@@ -164,11 +170,16 @@ mod tests {
             .expect("write");
         assert_eq!(written, 1000);
         let mut seen = Vec::new();
-        let read = read_sst(&path, &dir.path().join("scratch"), |key, value, index| {
-            assert_eq!(key, (index as u32).to_be_bytes());
-            seen.push(value.to_vec());
-            Ok(())
-        })
+        let read = read_sst(
+            &path,
+            &dir.path().join("scratch"),
+            LOAD_READAHEAD_BYTES,
+            |key, value, index| {
+                assert_eq!(key, (index as u32).to_be_bytes());
+                seen.push(value.to_vec());
+                Ok(())
+            },
+        )
         .expect("read");
         assert_eq!(read, 1000);
         assert_eq!(seen[999], b"value-999");
