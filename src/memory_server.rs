@@ -459,8 +459,9 @@ pub struct SnapshotArgs {
     #[arg(long)]
     idle: bool,
     /// Upper bound on a snapshot's disk I/O (writing its files and reading
-    /// them back), in MB (10^6 bytes) per second; 0: unlimited. Keeps the
-    /// journal's fdatasyncs fast when the store shares their disk.
+    /// them back) and on the service's reading of the journal, in MB (10^6
+    /// bytes) per second; 0: unlimited. Keeps the journal's fdatasyncs fast
+    /// when the store shares their disk; keep it above the journal's growth.
     #[arg(long, env = "MEMOIR_SNAPSHOT_IO_MB_PER_S", default_value_t = DEFAULT_IO_BYTES_PER_S / 1_000_000)]
     io_mb_per_s: u64,
     #[command(flatten)]

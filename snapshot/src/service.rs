@@ -56,7 +56,10 @@ pub struct ServiceConfig {
     /// Run at SCHED_IDLE (or nice 19 where that is refused).
     pub idle_priority: bool,
     /// Upper bound on a snapshot's disk I/O (writing the files and reading
-    /// them back), in bytes per second; 0: unlimited. See [`crate::pace`].
+    /// them back), and on the rate at which the shadow replica reads the
+    /// journal, in bytes per second; 0: unlimited. It must stay above the
+    /// rate at which the journal grows, or the service falls behind. See
+    /// [`crate::pace`].
     pub io_bytes_per_s: u64,
     /// How often the shadow replica catches up with the journal (at once
     /// when a snapshot is wanted).
