@@ -24,7 +24,26 @@ pub struct LocalJournal {
 impl LocalJournal {
     /// Starts three replicas with a fast raft tick (20 ms), segments of
     /// `segment_size_bytes` and the I/O backend `MEMOIR_IO` names.
+    ///
+    /// A port found free can be taken before its replica binds it (by a
+    /// server of another test process); then the whole journal starts
+    /// again on new ports, a few times at most.
     pub async fn start(segment_size_bytes: u64) -> Result<LocalJournal> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match LocalJournal::start_once(segment_size_bytes).await {
+                Err(Error::Io { op, source, .. })
+                    if attempt < ATTEMPTS && op == "listening on" && source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn start_once(segment_size_bytes: u64) -> Result<LocalJournal> {
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "memoir-local-journal-{}-{}",
