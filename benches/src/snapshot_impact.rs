@@ -12,7 +12,9 @@
 //!   back to 0 (with `rdb_last_bgsave_status:ok`).
 //! - Memoir: BGSAVE to the primary, which forwards it to the snapshot
 //!   service; the window lasts until the primary's `INFO persistence`
-//!   shows a new `memoir_snapshot_seq`.
+//!   shows a new `memoir_snapshot_seq`. Before the steady load starts,
+//!   the snapshot service has replayed the whole load (its
+//!   `memoir_snapshot_service_applied_seq` has reached the primary's seq).
 //!
 //! Memoir runs as the components `memoir dev` runs in one process, but as
 //! separate processes so that the primary's RSS is its own: three `memoir
@@ -75,7 +77,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     before_s: u64,
     /// Pause between loading and the steady load, in seconds (for Memoir,
-    /// time for the snapshot service to replay the loaded keys).
+    /// after the snapshot service has replayed the loaded keys).
     #[arg(long, default_value_t = 5)]
     settle_s: u64,
     /// Upper bound on one snapshot (from BGSAVE to its end), in seconds.
@@ -183,6 +185,9 @@ fn measure_memoir(args: &Args, bin: &Path, scratch: &Path) -> anyhow::Result<Mea
     let (load_s, con) = load(&data, memoir.port, PRIMARY, &log, &mut || memoir.check_running())?;
     drop(con);
     report_load(PRIMARY, &data, load_s);
+    wait_service_caught_up(memoir.port, Duration::from_secs(args.timeout_s), &mut || {
+        memoir.check_running()
+    })?;
     settle(args.settle_s, &mut || memoir.check_running())?;
     let side = Side::Process {
         name: "memoir snapshot (the snapshot service)",
@@ -251,6 +256,46 @@ pub fn report_load(what: &str, data: &DataSet, load_s: f64) {
         load_s,
         data.keys as f64 / load_s
     );
+}
+
+/// Waits until the snapshot service has replayed everything the primary
+/// has applied (`memoir_snapshot_service_applied_seq` in the primary's
+/// `INFO persistence`), so that the "before" window does not measure the
+/// service catching up with the load (a gigabyte of journal at its paced
+/// rate) and BGSAVE does not wait for it.
+fn wait_service_caught_up(
+    port: u16,
+    timeout: Duration,
+    check_running: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut con = connect(port, Duration::from_secs(10)).context("connecting to the primary")?;
+    let journal = info(&mut con, "journal").context("INFO journal")?;
+    let target = info_field(&journal, "journal_applied_seq")
+        .ok_or_else(|| anyhow!("no journal_applied_seq in INFO journal"))?
+        .parse::<u64>()
+        .context("journal_applied_seq is not a number")?;
+    let started = Instant::now();
+    loop {
+        check_running()?;
+        let persistence = info(&mut con, "persistence").context("INFO persistence")?;
+        let applied = info_field(&persistence, "memoir_snapshot_service_applied_seq")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if applied >= target {
+            eprintln!(
+                "  snapshot service caught up with the load (seq {target}) after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            bail!(
+                "the snapshot service replayed only through seq {applied} of {target} within {} s",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(POLL_PACE);
+    }
 }
 
 /// Sleeps `seconds`, failing early if a process dies.

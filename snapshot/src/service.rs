@@ -201,10 +201,7 @@ async fn run(
     stats: Arc<ServiceStats>,
 ) -> Result<()> {
     store.clear_builds()?;
-    let _ = store.write_status(&ServiceStatus {
-        in_progress: false,
-        last_ok: None,
-    });
+    let _ = store.write_status(&ServiceStatus::default());
     let started = Instant::now();
     let mut shadow = match load_newest_valid(&store, config.databases, &mut |_| {})? {
         Some((keyspace, manifest, _)) => {
@@ -245,6 +242,10 @@ async fn run(
     // Catching up reads the journal replicas' disks: at the same bounded
     // rate as a snapshot's own I/O (see `crate::pace`).
     let catch_up_pacer = IoPacer::new(config.io_bytes_per_s);
+    // What the status file last said: the outcome of the last snapshot and
+    // how far the data set had replayed (memory nodes show it in INFO).
+    let mut last_ok: Option<bool> = None;
+    let mut status_applied = 0u64;
     loop {
         tokio::select! {
             _ = poll.tick() => {
@@ -265,6 +266,14 @@ async fn run(
                             return Ok(());
                         }
                         CatchUp::Reached | CatchUp::Unavailable => {}
+                    }
+                    if shadow.applied != status_applied {
+                        let _ = store.write_status(&ServiceStatus {
+                            in_progress: false,
+                            last_ok,
+                            applied_seq: shadow.applied,
+                        });
+                        status_applied = shadow.applied;
                     }
                 }
                 if wanted.is_none() && (requested || last_check.elapsed() >= config.interval) {
@@ -302,10 +311,13 @@ async fn run(
                         .last_snapshot_seq
                         .store(shadow.last_snapshot_seq, Ordering::Release);
                 }
+                last_ok = Some(ok);
                 let _ = store.write_status(&ServiceStatus {
                     in_progress: false,
-                    last_ok: Some(ok),
+                    last_ok,
+                    applied_seq: shadow.applied,
                 });
+                status_applied = shadow.applied;
             } else if shadow.applied >= target {
                 // Nothing new since the last snapshot.
                 wanted = None;
@@ -456,6 +468,7 @@ async fn take_snapshot(
     let _ = store.write_status(&ServiceStatus {
         in_progress: true,
         last_ok: None,
+        applied_seq: shadow.applied,
     });
     let started = Instant::now();
     let id = uuid::Uuid::new_v4().to_string();

@@ -95,6 +95,7 @@ impl SnapshotSource for StoreSource {
             newest,
             in_progress: status.in_progress,
             last_status: status.last_ok.map(|ok| if ok { "ok" } else { "err" }),
+            service_applied: (status.applied_seq > 0).then_some(Seq(status.applied_seq)),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct SnapshotDir {
 pub struct ServiceStatus {
     pub in_progress: bool,
     pub last_ok: Option<bool>,
+    /// The journal seq the service's data set has replayed through.
+    pub applied_seq: u64,
 }
 
 impl Store {
@@ -179,13 +181,14 @@ impl Store {
 
     pub fn write_status(&self, status: &ServiceStatus) -> Result<()> {
         let text = format!(
-            "in_progress={}\nlast_status={}\n",
+            "in_progress={}\nlast_status={}\napplied_seq={}\n",
             u8::from(status.in_progress),
             match status.last_ok {
                 None => "none",
                 Some(true) => "ok",
                 Some(false) => "err",
-            }
+            },
+            status.applied_seq
         );
         let path = self.root.join(STATUS);
         let staging = self.root.join("status.tmp");
@@ -202,6 +205,7 @@ impl Store {
                 Some(("in_progress", value)) => status.in_progress = value == "1",
                 Some(("last_status", "ok")) => status.last_ok = Some(true),
                 Some(("last_status", "err")) => status.last_ok = Some(false),
+                Some(("applied_seq", value)) => status.applied_seq = value.parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -325,6 +329,7 @@ mod tests {
         let status = ServiceStatus {
             in_progress: true,
             last_ok: Some(false),
+            applied_seq: 42,
         };
         store.write_status(&status).expect("status");
         assert_eq!(store.read_status(), status);

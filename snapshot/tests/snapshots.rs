@@ -230,6 +230,14 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
             .expect("info");
         if info.contains(&format!("memoir_snapshot_seq:{}\r\n", first.seq)) {
             assert!(info.contains("rdb_bgsave_in_progress:0"), "{info}");
+            // The service says how far it has replayed: at least the
+            // snapshot it just published.
+            let applied: u64 = info
+                .lines()
+                .find_map(|line| line.strip_prefix("memoir_snapshot_service_applied_seq:"))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no memoir_snapshot_service_applied_seq: {info}"));
+            assert!(applied >= first.seq, "{applied} < {}: {info}", first.seq);
             break;
         }
         assert!(

@@ -322,4 +322,7 @@ fn persistence_snapshots(shared: &NodeShared, add: &mut impl FnMut(&str, String)
             add("memoir_snapshot_seq", "0".into());
         }
     }
+    if let Some(applied) = summary.service_applied {
+        add("memoir_snapshot_service_applied_seq", applied.0.to_string());
+    }
 }

@@ -43,6 +43,9 @@ pub struct SnapshotSummary {
     pub in_progress: bool,
     /// The last build's outcome ("ok" or "err"), if any.
     pub last_status: Option<&'static str>,
+    /// How far the snapshot service has replayed the journal, as it last
+    /// said (it says so after each catch-up).
+    pub service_applied: Option<Seq>,
 }
 
 /// The snapshot store as a memory node sees it. Implementations block
