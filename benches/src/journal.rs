@@ -17,6 +17,7 @@ use memoir_journal::client::{replica_status, ClientOptions, JournalClient};
 use memoir_journal::{IoMode, LeaderId, LinkSecurity, Log, LogOptions};
 use tokio::process::{Child, Command};
 
+use crate::redis_compare::memoir_bin;
 use crate::stats::{fsync_reference, latency_histogram, record, scratch_dir};
 
 #[derive(clap::Args, Debug)]
@@ -194,23 +195,8 @@ impl Drop for Cluster {
     }
 }
 
-fn memoir_bin(args: &Args) -> anyhow::Result<PathBuf> {
-    if let Some(bin) = &args.memoir_bin {
-        return Ok(bin.clone());
-    }
-    let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name("memoir");
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it (cargo build --release -p memoir) or pass --memoir-bin",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
 async fn replicated(args: &Args, dir: PathBuf) -> anyhow::Result<Measured> {
-    let bin = memoir_bin(args)?;
+    let bin = memoir_bin(args.memoir_bin.as_deref())?;
     let ports: Vec<u16> = (0..3)
         .map(|_| {
             std::net::TcpListener::bind("127.0.0.1:0")

@@ -46,15 +46,8 @@ pub struct Args {
 /// Where servers keep their data, and which Memoir to start.
 #[derive(clap::Args, Debug)]
 pub struct ServerArgs {
-    /// Where to put data and logs (default: ./bench-data, on the project's disk).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    /// Keep the scratch directory (data and logs) afterwards; it is always kept on failure.
-    #[arg(long)]
-    pub keep: bool,
-    /// The `memoir` binary (default: next to this one).
-    #[arg(long)]
-    pub memoir_bin: Option<PathBuf>,
+    #[command(flatten)]
+    pub scratch: ScratchArgs,
     /// Testing: a shell command started instead of `memoir dev`; {port} and
     /// {dir} are replaced by the port to serve and a fresh data directory.
     #[arg(long, hide = true)]
@@ -152,13 +145,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     which("redis-server")?;
     which("redis-benchmark")?;
     let memoir = Memoir::from_args(&args.servers)?;
-    let scratch = scratch_dir(args.servers.dir.as_deref())?;
+    let scratch = scratch_dir(args.servers.scratch.dir.as_deref())?;
     eprintln!(
         "memoir-bench redis-compare: data and logs in {}",
         scratch.path().display()
     );
     let result = compare(&args, &memoir, scratch.path());
-    finish_scratch(scratch, args.servers.keep, result.is_err());
+    finish_scratch(scratch, args.servers.scratch.keep, result.is_err());
     result
 }
 
@@ -645,7 +638,7 @@ impl Memoir {
     pub fn from_args(args: &ServerArgs) -> anyhow::Result<Memoir> {
         match &args.memoir_cmd {
             Some(cmd) => Ok(Memoir::Cmd(cmd.clone())),
-            None => Ok(Memoir::Bin(memoir_bin(args.memoir_bin.as_deref())?)),
+            None => Ok(Memoir::Bin(memoir_bin(args.scratch.memoir_bin.as_deref())?)),
         }
     }
 
