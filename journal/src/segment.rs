@@ -82,7 +82,8 @@ pub fn open_for_read_write(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Turns the kernel's readahead off for reads through `file`.
+/// Turns the kernel's readahead off for reads through `file` (segments
+/// here; the snapshot service's paced reads use it too).
 ///
 /// Readers of a segment read whole batches at the offsets the index gives
 /// (`read_at`): they never need more than they ask for. With readahead on,
@@ -92,7 +93,7 @@ pub fn open_for_read_write(path: &Path) -> Result<File> {
 /// a reader at the tail, and, for a reader far behind, device reads large
 /// enough that every fdatasync queued behind them (a SET stalled 113 ms
 /// while the snapshot service caught up, `memoir-bench snapshot-impact`).
-pub(crate) fn without_readahead(file: &File) {
+pub fn without_readahead(file: &File) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain system call on a descriptor `file` keeps open. It
     // only advises the page cache; on failure reads are merely less

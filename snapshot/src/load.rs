@@ -16,7 +16,7 @@ use memoir_engine::LoadProgress;
 use crate::digest::DigestBuilder;
 use crate::error::{Result, SnapshotError};
 use crate::format::{decode_key, Manifest};
-use crate::pace::{IoPacer, PACED_READ_BYTES};
+use crate::pace::IoPacer;
 use crate::sst::{read_sst, LOAD_READAHEAD_BYTES};
 use crate::store::file_checksum;
 
@@ -145,11 +145,7 @@ fn read_snapshot_with(
                         }
                         let file_scratch = scratch.join(format!("load-{}-{worker}-{index}", uuid::Uuid::new_v4()));
                         let mut chunk: Chunk = Vec::new();
-                        let readahead = if pacer.is_limited() {
-                            PACED_READ_BYTES
-                        } else {
-                            LOAD_READAHEAD_BYTES
-                        };
+                        let readahead = pacer.read_bytes(LOAD_READAHEAD_BYTES);
                         let read = read_sst(&path, &file_scratch, readahead, |key, value, entry| {
                             pacer.pace((key.len() + value.len()) as u64);
                             let at = || format!("entry {entry}");

@@ -24,7 +24,7 @@ const BURST: Duration = Duration::from_millis(20);
 /// readahead (which grows to `read_ahead_kb`, 8 MiB on this machine): a
 /// device request that large makes every fdatasync behind it wait, however
 /// low the average rate.
-pub const PACED_READ_BYTES: usize = 256 << 10;
+const PACED_READ_BYTES: usize = 256 << 10;
 
 /// Sleeps callers so that the bytes they report stay within a rate.
 #[derive(Debug)]
@@ -44,10 +44,20 @@ impl IoPacer {
         }
     }
 
-    /// Whether this pacer limits anything (then reads are kept small too,
-    /// see [`PACED_READ_BYTES`]).
+    /// Whether this pacer limits anything (then reads are kept small too:
+    /// see [`IoPacer::read_bytes`]).
     pub fn is_limited(&self) -> bool {
         self.bytes_per_s.is_some()
+    }
+
+    /// How much one read (or readahead) should ask for: `unpaced` when
+    /// nothing is limited, else [`PACED_READ_BYTES`].
+    pub fn read_bytes(&self, unpaced: usize) -> usize {
+        if self.is_limited() {
+            PACED_READ_BYTES
+        } else {
+            unpaced
+        }
     }
 
     /// A pacer that never sleeps.
@@ -116,6 +126,12 @@ mod tests {
             wait >= Duration::from_millis(29) && wait <= Duration::from_millis(31),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn paced_reads_are_small_and_unpaced_reads_as_asked() {
+        assert_eq!(IoPacer::unlimited().read_bytes(4 << 20), 4 << 20);
+        assert_eq!(IoPacer::new(1_000_000).read_bytes(4 << 20), PACED_READ_BYTES);
     }
 
     #[test]

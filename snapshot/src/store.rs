@@ -22,7 +22,7 @@ use tracing::warn;
 
 use crate::error::{IoContext, Result, SnapshotError};
 use crate::format::{Manifest, MANIFEST_NAME};
-use crate::pace::{IoPacer, PACED_READ_BYTES};
+use crate::pace::IoPacer;
 
 const SNAPSHOTS: &str = "snapshots";
 const TMP: &str = "tmp";
@@ -244,18 +244,10 @@ pub fn sync_dir(path: &Path) -> Result<()> {
 pub fn file_checksum(path: &Path, pacer: &IoPacer) -> Result<(u32, u64)> {
     use std::io::Read;
     let mut file = File::open(path).at_path(path)?;
-    let read_bytes = if pacer.is_limited() {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain system call on the descriptor `file` keeps open;
-        // it only advises the page cache, so its error is ignored.
-        unsafe {
-            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM);
-        }
-        PACED_READ_BYTES
-    } else {
-        1 << 20
-    };
-    let mut buffer = vec![0u8; read_bytes];
+    if pacer.is_limited() {
+        memoir_journal::segment::without_readahead(&file);
+    }
+    let mut buffer = vec![0u8; pacer.read_bytes(1 << 20)];
     let mut crc = 0u32;
     let mut size = 0u64;
     loop {

@@ -194,12 +194,11 @@ pub(crate) fn preallocate(
         file.write_all_at(&zeros[..n], offset)?;
         offset += n as u64;
         writeback.written(offset);
-        let due = std::time::Duration::from_secs_f64(offset as f64 / ZERO_FILL_BYTES_PER_S as f64);
-        if hurry.load(std::sync::atomic::Ordering::Acquire) {
-            continue;
-        }
-        if let Some(ahead) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(ahead.min(HURRY_CHECK));
+        if !hurry.load(std::sync::atomic::Ordering::Acquire) {
+            let due = std::time::Duration::from_secs_f64(offset as f64 / ZERO_FILL_BYTES_PER_S as f64);
+            if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead.min(HURRY_CHECK));
+            }
         }
     }
     Ok(())
