@@ -393,22 +393,46 @@ async fn a_subscription_reads_past_a_replica_that_lost_the_start_of_its_log() {
     for i in 0..200 {
         last = client.append(Bytes::from(format!("entry {i}")), leader).await.unwrap();
     }
-    // A trim request makes every replica write its checkpoint.
+    // A trim request makes every replica write its checkpoint when it
+    // applies it: wait until the follower has applied everything the
+    // leader has (the trim's entry comes after `last`, and the follower
+    // stopped before applying it would restart without the checkpoint).
     client.trim(Seq(2)).await.unwrap();
     let raft_leader = cluster.raft_leader().await;
+    let leader_addr = cluster.addrs[raft_leader as usize - 1].to_string();
+    // (The trim's reply can come just before the leader publishes its
+    // applied seq.)
+    let mut trimmed_at = Seq(0);
+    for _ in 0..400 {
+        trimmed_at = replica_status(&leader_addr, &LinkSecurity::none(), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .applied;
+        if trimmed_at > last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        trimmed_at > last,
+        "the leader applied the trim: {trimmed_at:?} > {last:?}"
+    );
     let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
     let addr = cluster.addrs[follower as usize - 1].to_string();
+    let mut caught_up = false;
     for _ in 0..400 {
         if replica_status(&addr, &LinkSecurity::none(), Duration::from_secs(1))
             .await
             .unwrap()
             .applied
-            >= last
+            >= trimmed_at
         {
+            caught_up = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    assert!(caught_up, "the follower never applied the trim");
     tokio::task::block_in_place(|| cluster.stop(follower));
     std::fs::remove_dir_all(cluster.dirs[follower as usize - 1].path().join("log")).unwrap();
     cluster.restart(follower).await;
