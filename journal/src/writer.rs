@@ -161,12 +161,17 @@ impl Writer {
                     capacity,
                 });
             }
+            let open_block = match &active {
+                Some(a) if a.path == segment.path => a.target.open_block(),
+                _ => None,
+            };
             segments.push(IndexedSegment {
                 path: segment.path,
                 file,
                 first_seq: segment.first_seq,
                 end_seq: segment.end_seq,
                 batches: segment.batches,
+                open_block,
             });
         }
         let index = Index { segments };
@@ -354,6 +359,7 @@ impl Writer {
             if let Some(segment) = index.segments.last_mut() {
                 segment.batches.push(batch);
                 segment.end_seq = self.next_seq;
+                segment.open_block = active.target.open_block();
             }
         }
         let counters = &self.shared.counters;
@@ -380,7 +386,13 @@ impl Writer {
         };
         if needs_roll {
             let segment = self.open_segment(self.next_seq, 0, &[])?;
-            self.shared.write_index().segments.push(segment);
+            let mut index = self.shared.write_index();
+            if let Some(sealed) = index.segments.last_mut() {
+                // Never written again: its last block is safe to read
+                // through the page cache from now on.
+                sealed.open_block = None;
+            }
+            index.segments.push(segment);
         }
         Ok(())
     }
@@ -451,12 +463,14 @@ impl Writer {
             capacity: self.options.segment_size_bytes.max(bytes.len() as u64),
         });
         debug!(segment = %path.display(), first_seq = %first_seq, "new journal segment");
+        let open_block = self.active.as_ref().and_then(|a| a.target.open_block());
         Ok(IndexedSegment {
             path,
             file,
             first_seq,
             end_seq: first_seq.plus(kept.len() as u64),
             batches,
+            open_block,
         })
     }
 
@@ -488,7 +502,7 @@ impl Writer {
                 });
             };
             if batch.first_seq < cut {
-                let mut entries = read_batch(&segment.file, &segment.path, &batch)?;
+                let mut entries = read_batch(&segment.file, &segment.path, &batch, segment.open_block.as_ref())?;
                 entries.truncate((cut.0 - batch.first_seq.0) as usize);
                 (batch.first_seq, entries)
             } else {
@@ -509,6 +523,8 @@ impl Writer {
                         last.end_seq = kept_first;
                         last.batches.retain(|b| b.first_seq < kept_first);
                     }
+                    // Superseded by the new segment: never written again.
+                    last.open_block = None;
                     break;
                 }
             }

@@ -18,6 +18,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{IoBackend, StageError};
+use crate::log::OpenBlock;
 
 /// Alignment of direct writes: the largest logical block size in use.
 pub const DIRECT_ALIGN: usize = 4096;
@@ -30,7 +31,7 @@ pub struct AlignedBuf {
 
 impl AlignedBuf {
     /// A zeroed, aligned slice of exactly `len` bytes.
-    fn slice(&mut self, len: usize) -> &mut [u8] {
+    pub(crate) fn slice(&mut self, len: usize) -> &mut [u8] {
         if self.raw.len() < len + DIRECT_ALIGN {
             self.raw = vec![0; len + DIRECT_ALIGN];
         }
@@ -78,6 +79,16 @@ impl AppendTarget {
 
     pub fn is_direct(&self) -> bool {
         self.direct.is_some()
+    }
+
+    /// The block that the next direct append rewrites, with its bytes so
+    /// far: what readers must take from memory (`log::OpenBlock`). `None`
+    /// for a buffered target, whose reads and writes share the page cache.
+    pub(crate) fn open_block(&self) -> Option<OpenBlock> {
+        self.direct.as_ref().map(|direct| OpenBlock {
+            start: direct.block_start,
+            bytes: direct.tail.as_slice().into(),
+        })
     }
 
     /// Appends `bytes` at `offset` (the current end) durably.
