@@ -36,6 +36,7 @@ pub mod log_checksum;
 pub mod node;
 mod raft_log;
 pub mod raft_storage;
+mod recent;
 mod recovery;
 pub mod scan;
 pub mod segment;

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use crate::error::{Error, Result};
 use crate::format::{decode_entries, BatchHeader, Compression};
 use crate::io::{open_backend, FaultInjector, IoKind, IoMode};
+use crate::recent::RecentBatches;
 use crate::recovery::{recover, RecoveryMode};
 use crate::scan::BatchLoc;
 use crate::segment::{read_at, remove_temporaries, sync_dir};
@@ -131,33 +132,14 @@ pub struct LogStatus {
 /// A segment as readers see it.
 #[derive(Debug)]
 pub(crate) struct IndexedSegment {
+    /// The number in the file's name.
+    pub id: u64,
     pub path: PathBuf,
     pub file: Arc<File>,
     pub first_seq: Seq,
     /// One past the last live seq.
     pub end_seq: Seq,
     pub batches: Vec<BatchLoc>,
-    /// The active segment's partly written last block, when the writer
-    /// appends with direct I/O (`None` for sealed segments).
-    pub open_block: Option<OpenBlock>,
-}
-
-/// The bytes of the block that direct writes are still rewriting: from
-/// `start` (a multiple of `DIRECT_ALIGN`) to the segment's durable end,
-/// as of the index update that published them.
-///
-/// Readers take a batch's bytes in this block from here, never through the
-/// page cache. A buffered read that holds one of the block's pages while a
-/// direct write rewrites it keeps the kernel from invalidating the page
-/// afterwards (dmesg: "Page cache invalidation failure on direct I/O",
-/// seen on this machine under load), and every later buffered read of the
-/// page returns the bytes from before the write: a false checksum failure
-/// on a log that is fine on disk. Blocks below `start` are never written
-/// again, so reading them through the page cache is safe.
-#[derive(Clone, Debug)]
-pub(crate) struct OpenBlock {
-    pub start: u64,
-    pub bytes: Arc<[u8]>,
 }
 
 /// What is durable, where. Only the writer thread changes it, and only after
@@ -166,6 +148,8 @@ pub(crate) struct OpenBlock {
 pub(crate) struct Index {
     /// In log order; their live ranges are contiguous.
     pub segments: Vec<IndexedSegment>,
+    /// The newest batches' bytes (see `recent.rs`).
+    pub recent: RecentBatches,
 }
 
 impl Index {
@@ -424,7 +408,7 @@ impl Log {
         let mut total = 0usize;
         let mut seq = from;
         loop {
-            let (file, path, batch, live_end, open_block) = {
+            let (file, path, batch, live_end, cached) = {
                 let index = self.shared.read_index();
                 let (first, next) = (index.first_seq(), index.next_seq());
                 if seq == next {
@@ -442,10 +426,13 @@ impl Log {
                     segment.path.clone(),
                     batch,
                     segment.end_seq,
-                    segment.open_block.clone(),
+                    index.recent.get(segment.id, &batch),
                 )
             };
-            let entries = read_batch(&file, &path, &batch, open_block.as_ref())?;
+            let entries = match cached {
+                Some(bytes) => decode_batch(&bytes, &path, &batch)?,
+                None => read_batch(&file, &path, &batch)?,
+            };
             let skip = (seq.0 - batch.first_seq.0) as usize;
             let live = (live_end.0.min(batch.end_seq().0) - batch.first_seq.0) as usize;
             for data in entries.into_iter().take(live).skip(skip) {
@@ -524,47 +511,23 @@ impl Drop for Log {
     }
 }
 
-/// Reads one batch and verifies both checksums again: the disk may have
-/// changed since recovery looked at it. The part of the batch inside
-/// `open_block` comes from memory (see [`OpenBlock`]).
-pub(crate) fn read_batch(
-    file: &File,
-    path: &Path,
-    batch: &BatchLoc,
-    open_block: Option<&OpenBlock>,
-) -> Result<Vec<Bytes>> {
-    let end = batch.offset + u64::from(batch.disk_len);
-    let bytes = match open_block {
-        Some(block) if end > block.start => {
-            let split = block.start.max(batch.offset);
-            let mut bytes = read_at(file, path, batch.offset, (split - batch.offset) as usize)?;
-            let in_block = usize::try_from(split - block.start)
-                .ok()
-                .zip(usize::try_from(end - block.start).ok())
-                .and_then(|(from, to)| block.bytes.get(from..to));
-            let Some(in_block) = in_block else {
-                debug_assert!(false, "the index published a batch past its open block");
-                return Err(Error::InvalidArgument(format!(
-                    "internal: batch at {} of {} ends at {end}, past the open block's {} bytes from {}",
-                    batch.offset,
-                    path.display(),
-                    block.bytes.len(),
-                    block.start
-                )));
-            };
-            bytes.extend_from_slice(in_block);
-            bytes
-        }
-        _ => read_at(file, path, batch.offset, batch.disk_len as usize)?,
-    };
+/// Reads one batch from its file and verifies both checksums again: the
+/// disk may have changed since recovery looked at it.
+pub(crate) fn read_batch(file: &File, path: &Path, batch: &BatchLoc) -> Result<Vec<Bytes>> {
+    let bytes = read_at(file, path, batch.offset, batch.disk_len as usize)?;
+    decode_batch(&bytes, path, batch)
+}
+
+/// Verifies a batch's checksums and decodes its entries.
+pub(crate) fn decode_batch(bytes: &[u8], path: &Path, batch: &BatchLoc) -> Result<Vec<Bytes>> {
     let corrupt = |e: crate::format::FormatError| Error::Corruption {
         path: path.to_path_buf(),
         offset: batch.offset,
         reason: e.to_string(),
     };
-    let header = BatchHeader::decode(&bytes).map_err(corrupt)?;
-    header.verify_payload(&bytes, batch.seed).map_err(corrupt)?;
-    decode_entries(&header, &bytes).map_err(corrupt)
+    let header = BatchHeader::decode(bytes).map_err(corrupt)?;
+    header.verify_payload(bytes, batch.seed).map_err(corrupt)?;
+    decode_entries(&header, bytes).map_err(corrupt)
 }
 
 /// Creates `dir` (and parents) and makes its entry in the parent durable.
@@ -609,80 +572,4 @@ fn lock_dir(dir: &Path) -> Result<File> {
 /// Makes the entries of a directory (creates, renames, deletes) durable.
 pub fn sync_directory(dir: &Path) -> Result<()> {
     sync_dir(&mut crate::io::SyncIo, dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::format::encode_batch;
-    use std::os::unix::fs::FileExt;
-
-    /// A batch that runs into the open block is read from the file up to
-    /// the block and from memory after it: stale bytes in the page cache
-    /// (here: garbage in the file) past the block's start are never used.
-    #[test]
-    fn a_batch_in_the_open_block_is_read_from_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seg");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        let entries: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 200]).collect();
-        let mut encoded = Vec::new();
-        encode_batch(
-            &mut encoded,
-            Seq(7),
-            entries.iter().map(|e| e.as_slice()),
-            11,
-            Compression::default(),
-        )
-        .unwrap();
-        let offset = 4096 - 300;
-        let block_start = 4096u64;
-        let in_block = offset as usize + encoded.len() - block_start as usize;
-        assert!(
-            in_block > 0 && encoded.len() > 300,
-            "the batch straddles the block start"
-        );
-        // The file holds the batch's first part; the block itself is stale.
-        file.write_all_at(&encoded[..300], offset).unwrap();
-        file.write_all_at(&vec![0xAA; in_block], block_start).unwrap();
-        let batch = BatchLoc {
-            first_seq: Seq(7),
-            count: entries.len() as u32,
-            offset,
-            disk_len: encoded.len() as u32,
-            seed: 11,
-        };
-        let block = encoded[300..].to_vec();
-        let open = OpenBlock {
-            start: block_start,
-            bytes: block.into(),
-        };
-        let read = read_batch(&file, &path, &batch, Some(&open)).unwrap();
-        assert_eq!(read.len(), entries.len());
-        assert!(read.iter().zip(&entries).all(|(r, e)| r.as_ref() == e.as_slice()));
-        let stale = read_batch(&file, &path, &batch, None).unwrap_err();
-        assert!(stale.is_corruption(), "{stale}");
-
-        // A batch wholly inside the open block needs no file read at all.
-        let inside = BatchLoc {
-            offset: block_start + 8,
-            ..batch
-        };
-        let mut bytes = vec![0u8; 8];
-        bytes.extend_from_slice(&encoded);
-        let open = OpenBlock {
-            start: block_start,
-            bytes: bytes.into(),
-        };
-        assert_eq!(
-            read_batch(&file, &path, &inside, Some(&open)).unwrap().len(),
-            entries.len()
-        );
-    }
 }

@@ -53,7 +53,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// the page cache where the file system allows direct I/O.
 ///
 /// Recovery and `memoir inspect segments` read this way for two reasons: a
-/// page left stale in the cache (see `log::OpenBlock`) must not read as
+/// page left stale in the cache (see `recent.rs`) must not read as
 /// corruption of a good log, and a buffered read of a live journal's last
 /// block could itself leave such a page behind for the running writer.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {

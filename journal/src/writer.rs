@@ -42,11 +42,12 @@ use crate::error::{Error, Result};
 use crate::format::{
     align_up, encode_batch, segment_salt, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_FLAG_RESET, SEGMENT_HEADER_LEN,
 };
-use crate::io::{AlignedBuf, AppendTarget, IoBackend, StageError};
-use crate::log::{read_batch, Counters, Index, IndexedSegment, LogOptions, Shared};
+use crate::io::{AlignedBuf, AppendTarget, IoBackend, StageError, DIRECT_ALIGN};
+use crate::log::{decode_batch, read_batch, Counters, Index, IndexedSegment, LogOptions, Shared};
+use crate::recent::RecentBatches;
 use crate::recovery::Recovered;
 use crate::scan::BatchLoc;
-use crate::segment::{open_for_read_write, remove_files, segment_file_name, sync_dir, Preparer};
+use crate::segment::{open_for_read_write, read_at, remove_files, segment_file_name, sync_dir, Preparer};
 use crate::seq::{Appended, Seq};
 
 /// Where an append's result goes: a future's channel, or a callback run on
@@ -100,6 +101,8 @@ struct AppendRequest {
 
 /// The segment being written.
 struct Active {
+    /// The number in the file's name.
+    id: u64,
     path: PathBuf,
     file: Arc<fs::File>,
     target: AppendTarget,
@@ -153,6 +156,7 @@ impl Writer {
                     .max(options.segment_size_bytes);
                 let target = append_target(backend.as_ref(), &segment.path, &file, segment.end_offset)?;
                 active = Some(Active {
+                    id: segment.id,
                     path: segment.path.clone(),
                     file: file.clone(),
                     target,
@@ -161,20 +165,22 @@ impl Writer {
                     capacity,
                 });
             }
-            let open_block = match &active {
-                Some(a) if a.path == segment.path => a.target.open_block(),
-                _ => None,
-            };
             segments.push(IndexedSegment {
+                id: segment.id,
                 path: segment.path,
                 file,
                 first_seq: segment.first_seq,
                 end_seq: segment.end_seq,
                 batches: segment.batches,
-                open_block,
             });
         }
-        let index = Index { segments };
+        let mut index = Index {
+            segments,
+            recent: RecentBatches::default(),
+        };
+        if let Some(active) = &active {
+            remember_open_block(&mut index, active)?;
+        }
         let fresh = index.segments.is_empty();
         let next_seq = if fresh { options.first_seq } else { index.next_seq() };
         let shared = Arc::new(Shared {
@@ -204,7 +210,7 @@ impl Writer {
         if writer.active.is_none() {
             // A fresh directory, or the tail was torn: never append into a
             // region that may hold garbage; start a clean segment.
-            let segment = writer.open_segment(next_seq, 0, &[])?;
+            let (segment, _) = writer.open_segment(next_seq, 0, &[])?;
             writer.shared.write_index().segments.push(segment);
         }
         Ok((writer, shared))
@@ -354,13 +360,15 @@ impl Writer {
             seed,
         };
         self.next_seq = first.plus(count as u64);
+        let written = Bytes::copy_from_slice(&self.buf);
         {
             let mut index = self.shared.write_index();
             if let Some(segment) = index.segments.last_mut() {
                 segment.batches.push(batch);
                 segment.end_seq = self.next_seq;
-                segment.open_block = active.target.open_block();
             }
+            index.recent.push(active.id, first, offset, written);
+            index.recent.evict(active.id, open_block_start(active.write_offset));
         }
         let counters = &self.shared.counters;
         counters.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -385,14 +393,8 @@ impl Writer {
             Some(active) => active.has_batches() && active.write_offset + bound > active.capacity,
         };
         if needs_roll {
-            let segment = self.open_segment(self.next_seq, 0, &[])?;
-            let mut index = self.shared.write_index();
-            if let Some(sealed) = index.segments.last_mut() {
-                // Never written again: its last block is safe to read
-                // through the page cache from now on.
-                sealed.open_block = None;
-            }
-            index.segments.push(segment);
+            let (segment, _) = self.open_segment(self.next_seq, 0, &[])?;
+            self.shared.write_index().segments.push(segment);
         }
         Ok(())
     }
@@ -401,8 +403,9 @@ impl Writer {
     /// starting at `first_seq`, optionally holding `kept` as its first batch
     /// (written together with the header, so they become durable together),
     /// with a durable rename: write + fdatasync, rename, fsync directory.
-    /// Makes it the active segment; the caller updates the index.
-    fn open_segment(&mut self, first_seq: Seq, flags: u16, kept: &[Bytes]) -> Result<IndexedSegment> {
+    /// Makes it the active segment; the caller updates the index (with the
+    /// kept batch's bytes, also returned, for `Index::recent`).
+    fn open_segment(&mut self, first_seq: Seq, flags: u16, kept: &[Bytes]) -> Result<(IndexedSegment, Option<Bytes>)> {
         let prepared = self.preparer.take()?;
         let id = self.next_segment_id;
         let header = SegmentHeader::new(id, first_seq, flags);
@@ -455,6 +458,7 @@ impl Writer {
         crate::segment::without_readahead(&prepared.file);
         let file = Arc::new(prepared.file);
         self.active = Some(Active {
+            id,
             path: path.clone(),
             file: file.clone(),
             target,
@@ -463,15 +467,16 @@ impl Writer {
             capacity: self.options.segment_size_bytes.max(bytes.len() as u64),
         });
         debug!(segment = %path.display(), first_seq = %first_seq, "new journal segment");
-        let open_block = self.active.as_ref().and_then(|a| a.target.open_block());
-        Ok(IndexedSegment {
+        let kept_bytes = (!kept.is_empty()).then(|| Bytes::copy_from_slice(&bytes[SEGMENT_HEADER_LEN..]));
+        let segment = IndexedSegment {
+            id,
             path,
             file,
             first_seq,
             end_seq: first_seq.plus(kept.len() as u64),
             batches,
-            open_block,
-        })
+        };
+        Ok((segment, kept_bytes))
     }
 
     fn truncate_after(&mut self, seq: Seq) -> Result<()> {
@@ -502,16 +507,26 @@ impl Writer {
                 });
             };
             if batch.first_seq < cut {
-                let mut entries = read_batch(&segment.file, &segment.path, &batch, segment.open_block.as_ref())?;
+                let mut entries = match index.recent.get(segment.id, &batch) {
+                    Some(bytes) => decode_batch(&bytes, &segment.path, &batch)?,
+                    None => read_batch(&segment.file, &segment.path, &batch)?,
+                };
                 entries.truncate((cut.0 - batch.first_seq.0) as usize);
                 (batch.first_seq, entries)
             } else {
                 (cut, Vec::new())
             }
         };
-        let segment = self.open_segment(kept_first, 0, &kept)?;
+        let (segment, kept_bytes) = self.open_segment(kept_first, 0, &kept)?;
         let superseded = {
             let mut index = self.shared.write_index();
+            // Seqs from `kept_first` on are about to be reused.
+            index.recent.clear();
+            if let Some(bytes) = kept_bytes {
+                index
+                    .recent
+                    .push(segment.id, kept_first, SEGMENT_HEADER_LEN as u64, bytes);
+            }
             let mut superseded = Vec::new();
             while let Some(last) = index.segments.last_mut() {
                 if last.first_seq >= kept_first {
@@ -523,8 +538,6 @@ impl Writer {
                         last.end_seq = kept_first;
                         last.batches.retain(|b| b.first_seq < kept_first);
                     }
-                    // Superseded by the new segment: never written again.
-                    last.open_block = None;
                     break;
                 }
             }
@@ -559,9 +572,10 @@ impl Writer {
         if next == Seq(0) {
             return Err(Error::InvalidArgument("reset needs a seq of at least 1".into()));
         }
-        let segment = self.open_segment(next, SEGMENT_FLAG_RESET, &[])?;
+        let (segment, _) = self.open_segment(next, SEGMENT_FLAG_RESET, &[])?;
         let removed: Vec<PathBuf> = {
             let mut index = self.shared.write_index();
+            index.recent.clear();
             let old = std::mem::take(&mut index.segments);
             index.segments.push(segment);
             old.into_iter().map(|s| s.path).collect()
@@ -613,6 +627,35 @@ impl Writer {
 
 /// How appends reach `path`: direct if the backend prefers it and the
 /// filesystem supports O_DIRECT (tmpfs does not), buffered otherwise.
+/// Start of the block that the next direct write rewrites: batches that
+/// reach past it must stay in `Index::recent` (see `recent.rs`).
+fn open_block_start(write_offset: u64) -> u64 {
+    write_offset - write_offset % DIRECT_ALIGN as u64
+}
+
+/// After recovery: puts the batches of the active segment that reach into
+/// its open block into `Index::recent`, before any reader can look and any
+/// direct write can rewrite the block.
+fn remember_open_block(index: &mut Index, active: &Active) -> Result<()> {
+    let keep_from = open_block_start(active.write_offset);
+    let Some(segment) = index.segments.iter().find(|s| s.id == active.id) else {
+        return Ok(());
+    };
+    let open: Vec<BatchLoc> = segment
+        .batches
+        .iter()
+        .filter(|b| b.offset + u64::from(b.disk_len) > keep_from)
+        .copied()
+        .collect();
+    for batch in open {
+        let bytes = read_at(&segment.file, &segment.path, batch.offset, batch.disk_len as usize)?;
+        index
+            .recent
+            .push(active.id, batch.first_seq, batch.offset, Bytes::from(bytes));
+    }
+    Ok(())
+}
+
 fn append_target(backend: &dyn IoBackend, path: &std::path::Path, file: &fs::File, end: u64) -> Result<AppendTarget> {
     if !backend.prefers_direct() {
         return Ok(AppendTarget::buffered());

@@ -18,7 +18,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{IoBackend, StageError};
-use crate::log::OpenBlock;
 
 /// Alignment of direct writes: the largest logical block size in use.
 pub const DIRECT_ALIGN: usize = 4096;
@@ -79,16 +78,6 @@ impl AppendTarget {
 
     pub fn is_direct(&self) -> bool {
         self.direct.is_some()
-    }
-
-    /// The block that the next direct append rewrites, with its bytes so
-    /// far: what readers must take from memory (`log::OpenBlock`). `None`
-    /// for a buffered target, whose reads and writes share the page cache.
-    pub(crate) fn open_block(&self) -> Option<OpenBlock> {
-        self.direct.as_ref().map(|direct| OpenBlock {
-            start: direct.block_start,
-            bytes: direct.tail.as_slice().into(),
-        })
     }
 
     /// Appends `bytes` at `offset` (the current end) durably.
