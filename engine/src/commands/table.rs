@@ -529,6 +529,16 @@ pub fn position(name: &[u8]) -> Option<usize> {
     index().get(&*lower).copied()
 }
 
+/// Position of `spec` in [`COMMANDS`], from its address (every spec the
+/// table hands out lives there): per-command statistics are kept by
+/// position without hashing names on every call.
+pub fn index_of(spec: &CommandSpec) -> Option<usize> {
+    let size = std::mem::size_of::<CommandSpec>();
+    let offset = (spec as *const CommandSpec as usize).checked_sub(COMMANDS.as_ptr() as usize)?;
+    let index = offset / size;
+    (offset % size == 0 && index < COMMANDS.len()).then_some(index)
+}
+
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     position(name).and_then(|position| COMMANDS.get(position))
 }
@@ -540,6 +550,14 @@ pub fn doc(position: usize) -> Option<&'static CommandDoc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_of_finds_every_spec() {
+        for (position, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(index_of(spec), Some(position), "{}", spec.name);
+            assert_eq!(lookup(spec.name.as_bytes()).and_then(index_of), Some(position));
+        }
+    }
 
     #[test]
     fn names_are_unique_lowercase_and_short() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::{Exec, Outcome};
-use crate::commands::{glob, CommandSpec};
+use crate::commands::{self, glob, CommandSpec};
 use crate::node::shared::NodeShared;
 use crate::resp::{Protocol, Reply};
 
@@ -100,17 +100,30 @@ struct SlowEntry {
     name: Bytes,
 }
 
+/// Redis's default `slowlog-log-slower-than`.
+const SLOWLOG_THRESHOLD_DEFAULT_US: i64 = 10_000;
+
+fn parse_i64(config: &BTreeMap<&'static str, String>, name: &str, default: i64) -> i64 {
+    config.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// Statistics and configuration the execution thread keeps.
 pub(crate) struct AdminState {
-    /// Per command (no allocation on the hot path) and per container
-    /// subcommand (`client|list`).
-    stats: hashbrown::HashMap<&'static str, CmdStat>,
+    /// Per command, by position in the command table (no hashing on the
+    /// hot path), and per container subcommand (`client|list`).
+    stats: Vec<CmdStat>,
+    /// By position in the command table: whether its statistics name the
+    /// subcommand.
+    is_container: Vec<bool>,
     sub_stats: BTreeMap<String, CmdStat>,
     errors: BTreeMap<String, u64>,
     total_errors: u64,
     slowlog: VecDeque<SlowEntry>,
     slowlog_next_id: u64,
     config: BTreeMap<&'static str, String>,
+    /// `slowlog-log-slower-than`, parsed once per CONFIG SET rather than on
+    /// every command.
+    slowlog_threshold_us: i64,
     /// (when, total commands) every tick, for instantaneous_ops_per_sec.
     ops_samples: VecDeque<(Instant, u64)>,
 }
@@ -150,14 +163,27 @@ impl AdminState {
             }
         }
         AdminState {
-            stats: hashbrown::HashMap::new(),
+            stats: vec![CmdStat::default(); commands::table::COMMANDS.len()],
+            is_container: commands::table::COMMANDS
+                .iter()
+                .map(|spec| CONTAINERS.contains(&spec.name))
+                .collect(),
             sub_stats: BTreeMap::new(),
             errors: BTreeMap::new(),
             total_errors: 0,
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
             ops_samples: VecDeque::with_capacity(OPS_SAMPLES),
+            slowlog_threshold_us: parse_i64(&config, "slowlog-log-slower-than", SLOWLOG_THRESHOLD_DEFAULT_US),
             config,
+        }
+    }
+
+    /// Records a CONFIG SET (already validated).
+    fn set_config(&mut self, name: &'static str, value: String) {
+        self.config.insert(name, value);
+        if name == "slowlog-log-slower-than" {
+            self.slowlog_threshold_us = self.config_i64(name, SLOWLOG_THRESHOLD_DEFAULT_US);
         }
     }
 
@@ -167,7 +193,7 @@ impl AdminState {
     }
 
     fn config_i64(&self, name: &str, default: i64) -> i64 {
-        self.config.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+        parse_i64(&self.config, name, default)
     }
 
     /// An error reply went to a client (INFO errorstats): counted by its
@@ -180,10 +206,9 @@ impl AdminState {
     }
 
     fn stat(&mut self, spec: &'static CommandSpec, argv: &[Bytes]) -> &mut CmdStat {
-        if CONTAINERS.contains(&spec.name) && argv.len() > 1 {
-            self.sub_stats.entry(full_name(spec, argv)).or_default()
-        } else {
-            self.stats.entry(spec.name).or_default()
+        match commands::table::index_of(spec) {
+            Some(position) if !(argv.len() > 1 && self.is_container[position]) => &mut self.stats[position],
+            _ => self.sub_stats.entry(full_name(spec, argv)).or_default(),
         }
     }
 
@@ -212,7 +237,7 @@ impl AdminState {
     }
 
     pub fn reset_stats(&mut self) {
-        self.stats.clear();
+        self.stats.fill(CmdStat::default());
         self.sub_stats.clear();
         self.errors.clear();
         self.total_errors = 0;
@@ -247,7 +272,8 @@ impl AdminState {
         let mut all: Vec<(String, CmdStat)> = self
             .stats
             .iter()
-            .map(|(name, s)| ((*name).to_owned(), *s))
+            .zip(commands::table::COMMANDS)
+            .map(|(s, spec)| (spec.name.to_owned(), *s))
             .chain(self.sub_stats.iter().map(|(name, s)| (name.clone(), *s)))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -392,7 +418,7 @@ const IMMUTABLE: &[&str] = &[
 
 impl Exec {
     pub(super) fn slowlog_record(&mut self, conn: u64, argv: &[Bytes], took: Duration) {
-        let threshold = self.admin.config_i64("slowlog-log-slower-than", 10_000);
+        let threshold = self.admin.slowlog_threshold_us;
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         if threshold < 0 || micros < u64::try_from(threshold).unwrap_or(0) {
             return;
@@ -681,7 +707,7 @@ impl Exec {
                 }
                 _ => {}
             }
-            self.admin.config.insert(name, value);
+            self.admin.set_config(name, value);
         }
         ok()
     }
