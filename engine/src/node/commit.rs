@@ -105,7 +105,7 @@ type AppendFuture = Pin<Box<dyn Future<Output = Result<Seq, ClientError>> + Send
 /// and are merged (see `start_term`).
 const MAX_APPENDS_IN_FLIGHT: usize = 2;
 /// A merged record stops growing here (the journal takes up to 64 MiB).
-const MAX_RECORD_BYTES: usize = 4 << 20;
+const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// Consecutive sealed batches merged into one record: applying it applies
 /// them in order, all or nothing.

@@ -123,6 +123,9 @@ async fn tick_expiry(exec: ExecSender) {
     }
 }
 
+/// Lease renewals one primary keeps in flight at once.
+const MAX_RENEWALS_IN_FLIGHT: usize = 3;
+
 struct Driver {
     shared: Arc<NodeShared>,
     client: Arc<JournalClient>,
@@ -530,8 +533,9 @@ impl Driver {
             applied: takeover_seq.0,
             done,
         };
-        // The takeover committed: the lease runs from when it was sent.
-        self.shared.extend_lease(sent);
+        // The takeover committed: the lease runs from when it was sent (a
+        // new primary has no earlier lease to have lapsed).
+        let _ = self.shared.extend_lease(sent, Instant::now());
         if self.exec.send(become_primary).await.is_err() || ready.await.is_err() {
             return None;
         }
@@ -550,25 +554,36 @@ impl Driver {
     /// Primary phase: renew the lease until fenced, failed or resigned.
     async fn lead(&mut self, commands: &mut mpsc::UnboundedReceiver<RoleCommand>, won: Won) -> Led {
         let lease = self.shared.config.lease;
-        let mut renew = tokio::time::interval_at((won.sent + lease / 3).into(), lease / 3);
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renew_every = tokio::time::interval_at((won.sent + lease / 3).into(), lease / 3);
+        renew_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut status = tokio::time::interval(STATUS_POLL);
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Renewals are pipelined: one goes out every lease/3 even while an
+        // earlier one waits behind a busy journal, so one slow commit does
+        // not delay the next renewal and let the lease run out.
+        let mut renewals = tokio::task::JoinSet::new();
         let end = loop {
             tokio::select! {
-                _ = renew.tick() => {
-                    if let Err(reason) = self.renew().await {
-                        break Led::SteppedDown(reason);
+                _ = renew_every.tick() => {
+                    if renewals.len() < MAX_RENEWALS_IN_FLIGHT {
+                        renewals.spawn(renew(Arc::clone(&self.shared), Arc::clone(&self.client)));
                     }
                 }
+                Some(renewed) = renewals.join_next() => match renewed {
+                    Ok(Ok(Some(sent))) => self.extend_lease(sent),
+                    Ok(Err(reason)) => break Led::SteppedDown(reason),
+                    Ok(Ok(None)) | Err(_) => {}
+                },
                 _ = status.tick() => self.poll_journal_status().await,
                 command = commands.recv() => match command {
                     Some(RoleCommand::Shutdown { done }) => {
+                        finish_renewals(&mut renewals).await;
                         self.resign().await;
                         break Led::Shutdown(done);
                     }
                     None => break Led::Shutdown(oneshot::channel().0),
                     Some(RoleCommand::Failover) => {
+                        finish_renewals(&mut renewals).await;
                         self.resign().await;
                         break Led::SteppedDown("FAILOVER requested".into());
                     }
@@ -584,29 +599,17 @@ impl Driver {
         end
     }
 
-    /// One lease renewal. Err = fenced (another node is primary).
-    async fn renew(&self) -> Result<(), String> {
-        let me = self.shared.term();
-        let record = Record::LeaseRenewal {
-            leader: me,
-            lease_ms: self.shared.config.lease.as_millis() as u64,
-            address: self.shared.local_addr.to_string(),
-        };
-        let sent = Instant::now();
-        match tokio::time::timeout(self.shared.config.lease, self.client.append(record.encode(), me)).await {
-            Ok(Ok(_)) => {
-                self.shared.extend_lease(sent);
-                Ok(())
-            }
-            Ok(Err(ClientError::Fenced { current })) => Err(format!("fenced: {current} holds the leader register")),
-            Ok(Err(e)) => {
-                warn!(error = %e, "lease renewal failed; the lease runs out unless a later one commits");
-                Ok(())
-            }
-            Err(_) => {
-                warn!("lease renewal timed out; the lease runs out unless a later one commits");
-                Ok(())
-            }
+    /// A renewal sent at `sent` committed: the lease runs to `sent + lease`.
+    fn extend_lease(&self, sent: Instant) {
+        let committed = Instant::now();
+        if let Some(lapsed) = self.shared.extend_lease(sent, committed) {
+            // Clients got TRYAGAIN meanwhile: worth an operator's attention
+            // (the journal commits slower than the lease allows).
+            warn!(
+                lapsed_ms = lapsed.as_millis() as u64,
+                renewal_ms = committed.duration_since(sent).as_millis() as u64,
+                "the lease had run out before this renewal committed; commands were refused meanwhile"
+            );
         }
     }
 
@@ -679,4 +682,38 @@ fn log_load_progress(progress: LoadProgress, elapsed: Duration) {
         eta_s = format!("{eta_s:.1}"),
         "loading snapshot"
     );
+}
+
+/// Waits for the renewals in flight (each gives up after a lease), so
+/// that a resignation's `Release` comes after them in the journal: a
+/// renewal after it would make replicas wait out a lease before taking
+/// over.
+async fn finish_renewals(renewals: &mut tokio::task::JoinSet<Result<Option<Instant>, String>>) {
+    while renewals.join_next().await.is_some() {}
+}
+
+/// One lease renewal: when it was sent if it committed, `None` if it did
+/// not (a later one may), Err if fenced (another node is primary). The
+/// lease itself is extended by the primary's loop, so nothing extends it
+/// once that loop has stepped down.
+async fn renew(shared: Arc<NodeShared>, client: Arc<JournalClient>) -> Result<Option<Instant>, String> {
+    let me = shared.term();
+    let record = Record::LeaseRenewal {
+        leader: me,
+        lease_ms: shared.config.lease.as_millis() as u64,
+        address: shared.local_addr.to_string(),
+    };
+    let sent = Instant::now();
+    match tokio::time::timeout(shared.config.lease, client.append(record.encode(), me)).await {
+        Ok(Ok(_)) => Ok(Some(sent)),
+        Ok(Err(ClientError::Fenced { current })) => Err(format!("fenced: {current} holds the leader register")),
+        Ok(Err(e)) => {
+            warn!(error = %e, "lease renewal failed; the lease runs out unless a later one commits");
+            Ok(None)
+        }
+        Err(_) => {
+            warn!("lease renewal timed out; the lease runs out unless a later one commits");
+            Ok(None)
+        }
+    }
 }

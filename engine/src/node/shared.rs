@@ -174,9 +174,13 @@ impl NodeShared {
     /// renewal that just committed was sent: counting from the send (not
     /// the commit) keeps the primary's lease inside the window a replica
     /// waits, which starts when it *sees* the renewal.
-    pub(crate) fn extend_lease(&self, sent: Instant) {
+    /// Returns how long the lease had already run out at `committed` (the
+    /// primary refused commands meanwhile), if it had.
+    pub(crate) fn extend_lease(&self, sent: Instant, committed: Instant) -> Option<Duration> {
         let deadline = self.since_start(sent + self.config.lease);
-        self.lease_deadline_ns.fetch_max(deadline, Ordering::AcqRel);
+        let before = self.lease_deadline_ns.fetch_max(deadline, Ordering::AcqRel);
+        let at = self.since_start(committed);
+        (before != 0 && at > before).then(|| Duration::from_nanos(at - before))
     }
 
     /// Whether the primary's lease still holds at `now`.
