@@ -55,7 +55,10 @@ impl NodeOptions {
             checkpoint_every_entries: 50_000,
             inbox_capacity: 64 * 1024,
             max_size_per_msg: 1 << 20,
-            max_inflight_msgs: 256,
+            // A lagging follower's entries are read from disk on this
+            // thread, one message at a time: 32 x 1 MiB bounds that work
+            // per turn (ARCHITECTURE.md, "Bounds").
+            max_inflight_msgs: 32,
         }
     }
 }
