@@ -34,6 +34,7 @@ pub mod local_cluster;
 mod log;
 pub mod log_checksum;
 pub mod node;
+mod raft_fetch;
 mod raft_log;
 pub mod raft_storage;
 mod recent;

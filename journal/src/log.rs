@@ -446,6 +446,15 @@ impl Log {
         }
     }
 
+    /// Whether the batch holding `seq` is in memory (`recent.rs`): reading
+    /// it costs no disk I/O.
+    pub fn in_memory(&self, seq: Seq) -> bool {
+        let index = self.shared.read_index();
+        index
+            .locate(seq)
+            .is_some_and(|(segment, batch)| index.recent.get(segment.id, &batch).is_some())
+    }
+
     /// The first retained seq (equal to `next_seq()` when the log is empty).
     pub fn first_seq(&self) -> Seq {
         self.shared.read_index().first_seq()

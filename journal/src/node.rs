@@ -55,9 +55,9 @@ impl NodeOptions {
             checkpoint_every_entries: 50_000,
             inbox_capacity: 64 * 1024,
             max_size_per_msg: 1 << 20,
-            // A lagging follower's entries are read from disk on this
-            // thread, one message at a time: 32 x 1 MiB bounds that work
-            // per turn (ARCHITECTURE.md, "Bounds").
+            // 32 x 1 MiB in flight per follower is plenty on any link we
+            // run over, and bounds what a lagging follower makes the leader
+            // read from disk and hold at once (raft_fetch.rs).
             max_inflight_msgs: 32,
         }
     }
@@ -199,7 +199,12 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
     let (inbox, rx) = bounded(options.inbox_capacity);
     // Persist completions: at most one per Ready in flight.
     let (persisted_tx, persisted_rx) = bounded(64 * 1024);
+    let mut node = node;
+    let fetched_rx = node
+        .mut_store()
+        .fetch_off_thread(format!("raft-fetch-{}", options.id))?;
     let mut driver = Driver {
+        fetched_rx,
         persisted_tx,
         persisted_rx,
         persisting: std::collections::VecDeque::new(),
@@ -234,6 +239,9 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
 }
 
 struct Driver {
+    /// Reads of a lagging follower's entries finished off this thread
+    /// (`raft_fetch.rs`): raft retries the sends it deferred.
+    fetched_rx: Receiver<raft::GetEntriesContext>,
     /// Persistence callbacks report (Ready number, result) here.
     persisted_tx: Sender<(u64, Result<()>)>,
     persisted_rx: Receiver<(u64, Result<()>)>,
@@ -267,6 +275,7 @@ impl Driver {
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             let persisted = self.persisted_rx.clone();
+            let fetched = self.fetched_rx.clone();
             let received = crossbeam_channel::select! {
                 recv(inbox) -> input => input.map_err(|_| RecvTimeoutError::Disconnected),
                 recv(persisted) -> done => {
@@ -277,6 +286,15 @@ impl Driver {
                             result?;
                             self.on_persisted(number);
                         }
+                    }
+                    Err(RecvTimeoutError::Timeout)
+                },
+                recv(fetched) -> context => {
+                    match context {
+                        Ok(context) => self.node.on_entries_fetched(context),
+                        // The fetch thread is gone (storage then reads on
+                        // this thread): stop selecting on its channel.
+                        Err(_) => self.fetched_rx = crossbeam_channel::never(),
                     }
                     Err(RecvTimeoutError::Timeout)
                 },

@@ -16,6 +16,7 @@ use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use crate::error::{Error, Result};
 use crate::hard_state::{HardState, HardStateFile};
 use crate::log::Log;
+use crate::raft_fetch::EntryFetcher;
 use crate::seq::Seq;
 use crate::state::JournalState;
 
@@ -85,6 +86,36 @@ fn store_error(e: impl std::fmt::Display) -> raft::Error {
     raft::Error::Store(StorageError::Other(Box::new(std::io::Error::other(e.to_string()))))
 }
 
+/// Reads durable entries `[low, end)` from the segment store, at most about
+/// `max_size` bytes (always at least one entry).
+fn read_durable(log: &Log, low: u64, end: u64, max_size: u64) -> raft::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    let mut size = 0u64;
+    let mut next = low;
+    while next < end {
+        let chunk = log
+            .read(Seq(next), max_size.min(16 << 20) as usize)
+            .map_err(store_error)?;
+        if chunk.is_empty() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        for stored in chunk {
+            if stored.seq.0 >= end {
+                break;
+            }
+            let entry_size = stored.data.len() as u64;
+            if !out.is_empty() && size + entry_size > max_size {
+                return Ok(out);
+            }
+            size += entry_size;
+            let decoded = decode_entry(&stored.data).map_err(store_error)?;
+            out.push(to_raft_entry(stored.seq.0, decoded));
+            next = stored.seq.0 + 1;
+        }
+    }
+    Ok(out)
+}
+
 /// Terms of a range of indexes, as runs: `(first index, term)`, ascending.
 #[derive(Debug, Default)]
 struct TermRuns(Vec<(u64, u64)>);
@@ -131,6 +162,9 @@ pub struct RaftStorage {
     durable_to: u64,
     applied_to: u64,
     state: Arc<RwLock<JournalState>>,
+    /// Reads a lagging follower's entries off the raft thread (once
+    /// started by the raft driver, which owns the inbox it reports to).
+    fetcher: Option<EntryFetcher>,
 }
 
 impl RaftStorage {
@@ -216,7 +250,29 @@ impl RaftStorage {
             durable_to: last,
             applied_to: applied,
             state,
+            fetcher: None,
         })
+    }
+
+    /// From now on, `entries` for a follower whose entries are only on disk
+    /// answers `LogTemporarilyUnavailable` and has them read on another
+    /// thread, which announces each finished read on the returned receiver.
+    pub(crate) fn fetch_off_thread(&mut self, name: String) -> Result<crossbeam_channel::Receiver<GetEntriesContext>> {
+        let (fetcher, announced) = EntryFetcher::start(Arc::clone(&self.log), read_durable, name)?;
+        self.fetcher = Some(fetcher);
+        Ok(announced)
+    }
+
+    /// Entries the fetch thread read from `low`, still the log's own: each
+    /// below `end` with the term the log has at its index (a truncation
+    /// since the read would show as a different term, raft's log matching).
+    fn still_in_log(&self, mut fetched: Vec<Entry>, end: u64) -> Vec<Entry> {
+        let keep = fetched
+            .iter()
+            .take_while(|e| e.index < end && self.terms.term(e.index) == Some(e.term))
+            .count();
+        fetched.truncate(keep);
+        fetched
     }
 
     pub fn log(&self) -> &Arc<Log> {
@@ -367,7 +423,7 @@ impl Storage for RaftStorage {
         low: u64,
         high: u64,
         max_size: impl Into<Option<u64>>,
-        _context: GetEntriesContext,
+        context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
         if low <= self.base.0 {
             return Err(raft::Error::Store(StorageError::Compacted));
@@ -376,31 +432,35 @@ impl Storage for RaftStorage {
             return Err(raft::Error::Store(StorageError::Unavailable));
         }
         let max_size = max_size.into().unwrap_or(u64::MAX);
-        let mut out = Vec::new();
-        let mut size = 0u64;
-        let mut next = low;
         let durable_end = high.min(self.unpersisted_from);
-        while next < durable_end {
-            let chunk = self
-                .log
-                .read(Seq(next), max_size.min(16 << 20) as usize)
-                .map_err(store_error)?;
-            if chunk.is_empty() {
-                return Err(raft::Error::Store(StorageError::Unavailable));
-            }
-            for stored in chunk {
-                if stored.seq.0 >= durable_end {
-                    break;
+        let mut out = Vec::new();
+        if low < durable_end {
+            match &self.fetcher {
+                // Only on disk, and raft can wait: read on the fetch thread.
+                Some(fetcher) if context.can_async() && !self.log.in_memory(Seq(low)) => {
+                    match fetcher.take(low) {
+                        Some(Ok(fetched)) => {
+                            let fetched = self.still_in_log(fetched, durable_end);
+                            if !fetched.is_empty() {
+                                return Ok(fetched);
+                            }
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => {}
+                    }
+                    if fetcher.request(low, durable_end, max_size, context) {
+                        return Err(raft::Error::Store(StorageError::LogTemporarilyUnavailable));
+                    }
+                    out = read_durable(&self.log, low, durable_end, max_size)?;
                 }
-                let entry_size = stored.data.len() as u64;
-                if !out.is_empty() && size + entry_size > max_size {
-                    return Ok(out);
-                }
-                size += entry_size;
-                let decoded = decode_entry(&stored.data).map_err(store_error)?;
-                out.push(to_raft_entry(stored.seq.0, decoded));
-                next = stored.seq.0 + 1;
+                _ => out = read_durable(&self.log, low, durable_end, max_size)?,
             }
+        }
+        let mut size: u64 = out.iter().map(|e| e.data.len() as u64).sum();
+        let mut next = out.last().map_or(low, |e| e.index + 1);
+        if next < durable_end {
+            // `read_durable` stopped at `max_size`.
+            return Ok(out);
         }
         while next < high {
             let Some(entry) = self.unpersisted.get((next - self.unpersisted_from) as usize) else {
@@ -454,5 +514,156 @@ impl Storage for RaftStorage {
         meta.term = state.applied_term;
         meta.set_conf_state(self.conf_state.clone());
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogOptions;
+    use crate::IoMode;
+
+    /// 100 entries of 64 KiB, durable and applied: the oldest are then only
+    /// on disk (the log keeps its newest 4 MiB in memory).
+    fn storage_with_entries(dir: &std::path::Path) -> RaftStorage {
+        let options = LogOptions {
+            io: IoMode::Sync,
+            segment_size_bytes: 1 << 20,
+            ..LogOptions::default()
+        };
+        let log = Arc::new(Log::open(dir.join("log"), options).unwrap());
+        let (hs_file, hs) = HardStateFile::open(dir).unwrap();
+        let state = Arc::new(RwLock::new(JournalState::default()));
+        let mut storage = RaftStorage::open(log, hs_file, hs, vec![1, 2, 3], state).unwrap();
+        let first = storage.last + 1;
+        let entries: Vec<Entry> = (first..first + 100)
+            .map(|index| Entry {
+                index,
+                term: 1,
+                data: noise(index).into(),
+                ..Entry::default()
+            })
+            .collect();
+        for entry in entries {
+            append(&mut storage, entry);
+        }
+        storage
+    }
+
+    /// 64 KiB that do not compress (the log compresses its batches).
+    fn noise(seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..64 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Appends one entry as its own batch and marks it durable and applied.
+    fn append(storage: &mut RaftStorage, entry: Entry) {
+        let index = entry.index;
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        storage
+            .append_async(&[entry], move |result| {
+                let _ = done_tx.send(result);
+            })
+            .unwrap();
+        done_rx.recv().unwrap().unwrap();
+        storage.mark_durable(index);
+        storage.mark_applied(index);
+    }
+
+    #[test]
+    fn entries_only_on_disk_are_read_off_the_raft_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = storage_with_entries(dir.path());
+        let announced = storage.fetch_off_thread("raft-fetch-test".into()).unwrap();
+        let first = storage.base.0 + 1;
+        let end = storage.last + 1;
+        assert!(
+            !storage.log.in_memory(Seq(first)),
+            "the oldest entries are on disk only"
+        );
+
+        let deferred = storage.entries(first, end, 1 << 20, GetEntriesContext::empty(true));
+        assert!(
+            matches!(
+                deferred,
+                Err(raft::Error::Store(StorageError::LogTemporarilyUnavailable))
+            ),
+            "{deferred:?}"
+        );
+        let context = announced
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the fetch thread announces its read");
+        assert!(context.can_async());
+        let fetched = storage
+            .entries(first, end, 1 << 20, GetEntriesContext::empty(true))
+            .unwrap();
+        assert!(
+            !fetched.is_empty() && fetched.len() <= 17,
+            "about max_size: {}",
+            fetched.len()
+        );
+        for (i, entry) in fetched.iter().enumerate() {
+            assert_eq!(entry.index, first + i as u64);
+            assert_eq!(entry.term, 1);
+            assert_eq!(entry.data[..], noise(entry.index)[..]);
+        }
+
+        // A caller that cannot wait reads at once, the same entries.
+        let direct = storage
+            .entries(first, end, 1 << 20, GetEntriesContext::empty(false))
+            .unwrap();
+        assert_eq!(direct, fetched);
+        // The newest entries are in memory: no detour.
+        let newest = storage
+            .entries(end - 1, end, 1 << 20, GetEntriesContext::empty(true))
+            .unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].index, end - 1);
+    }
+
+    #[test]
+    fn a_fetched_read_is_not_served_after_the_log_changed_under_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = storage_with_entries(dir.path());
+        let announced = storage.fetch_off_thread("raft-fetch-test".into()).unwrap();
+        let first = storage.base.0 + 1;
+        let end = storage.last + 1;
+        let _ = storage.entries(first, end, 1 << 20, GetEntriesContext::empty(true));
+        announced.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        // A new leader overwrote the log from `first + 5` (another term).
+        append(
+            &mut storage,
+            Entry {
+                index: first + 5,
+                term: 2,
+                data: vec![7u8; 10].into(),
+                ..Entry::default()
+            },
+        );
+        assert!(!storage.log.in_memory(Seq(first)));
+        let entries = storage
+            .entries(first, first + 6, 1 << 20, GetEntriesContext::empty(true))
+            .unwrap();
+        let read: Vec<(u64, u64)> = entries.iter().map(|e| (e.index, e.term)).collect();
+        assert_eq!(
+            read,
+            (first..first + 5).map(|i| (i, 1)).collect::<Vec<_>>(),
+            "stops before the overwritten entry"
+        );
+        // The overwritten entry itself is read afresh.
+        let rest = storage
+            .entries(first + 5, first + 6, 1 << 20, GetEntriesContext::empty(true))
+            .unwrap();
+        assert_eq!(
+            rest.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
+            vec![(first + 5, 2)]
+        );
     }
 }

@@ -213,6 +213,56 @@ async fn progress_continues_without_a_follower_and_it_catches_up() {
     assert_eq!(payloads, (0..120).map(|i| format!("x{i}")).collect::<Vec<_>>());
 }
 
+/// A follower that missed more than the leader keeps in memory gets the
+/// rest from the leader's disk, read off the raft thread (`raft_fetch.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_catches_up_from_the_leaders_disk() {
+    common::init_tracing();
+    // 64 KiB that do not compress (the log compresses its batches).
+    fn noise(seed: u64) -> Bytes {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Bytes::from(
+            (0..64 * 1024)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect::<Vec<u8>>(),
+        )
+    }
+    let mut cluster = Cluster::start().await;
+    let client = cluster.client();
+    let leader = LeaderId::random();
+    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    client.append(noise(0), leader).await.unwrap();
+    let raft_leader = cluster.raft_leader().await;
+    let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
+    cluster.stop(follower);
+    // 10 MiB: well past the 4 MiB of newest batches kept in memory.
+    for i in 1..=160 {
+        client.append(noise(i), leader).await.unwrap();
+    }
+    cluster.restart(follower).await;
+    let addr = cluster.addrs[follower as usize - 1].to_string();
+    let mut options = ClientOptions::new(vec![addr]);
+    options.deadline = Duration::from_secs(5);
+    let direct = JournalClient::new(options);
+    let mut read = Vec::new();
+    for _ in 0..400 {
+        read = read_all(&direct).await;
+        if read.len() == 161 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(read.len(), 161, "the restarted follower has every entry");
+    for (i, (_, payload)) in read.iter().enumerate() {
+        assert!(*payload == noise(i as u64), "entry {i} differs");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_streams_commits_and_trim_applies_everywhere() {
     common::init_tracing();
