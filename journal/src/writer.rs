@@ -551,21 +551,23 @@ impl Writer {
     }
 
     fn trim(&mut self, before: Seq) -> Result<usize> {
-        let removed: Vec<PathBuf> = {
+        let removed: Vec<IndexedSegment> = {
             let mut index = self.shared.write_index();
             let keep_last = index.segments.len().saturating_sub(1);
             let n = index.segments[..keep_last]
                 .iter()
                 .take_while(|s| s.end_seq <= before)
                 .count();
-            index.segments.drain(..n).map(|s| s.path).collect()
+            index.segments.drain(..n).collect()
         };
-        if !removed.is_empty() {
-            info!(before = %before, removed_segments = removed.len(), "journal trimmed");
+        let paths: Vec<PathBuf> = removed.iter().map(|s| s.path.clone()).collect();
+        if !paths.is_empty() {
+            info!(before = %before, removed_segments = paths.len(), "journal trimmed");
         }
         // Oldest first: a crash part-way leaves a contiguous suffix.
-        self.remove_or_poison(&removed)?;
-        Ok(removed.len())
+        self.remove_or_poison(&paths)?;
+        close_in_background(removed);
+        Ok(paths.len())
     }
 
     fn reset(&mut self, next: Seq) -> Result<()> {
@@ -627,6 +629,20 @@ impl Writer {
 
 /// How appends reach `path`: direct if the backend prefers it and the
 /// filesystem supports O_DIRECT (tmpfs does not), buffered otherwise.
+/// Closes the files of segments already unlinked, on a short-lived thread.
+/// The last close of an unlinked file is when the file system frees its
+/// blocks; for the dozens of 64 MiB segments a snapshot's trim can remove,
+/// doing that here would hold up every append queued behind the trim.
+fn close_in_background(segments: Vec<IndexedSegment>) {
+    if segments.is_empty() {
+        return;
+    }
+    // If the thread cannot start, the closure and its files drop here.
+    let _ = thread::Builder::new()
+        .name("journal-close".into())
+        .spawn(move || drop(segments));
+}
+
 /// Start of the block that the next direct write rewrites: batches that
 /// reach past it must stay in `Index::recent` (see `recent.rs`).
 fn open_block_start(write_offset: u64) -> u64 {
