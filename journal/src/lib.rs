@@ -45,6 +45,8 @@ pub mod seq;
 pub mod server;
 pub mod state;
 #[doc(hidden)]
+pub mod test_data;
+#[doc(hidden)]
 pub mod test_ports;
 pub mod tls;
 pub mod vote_hold;

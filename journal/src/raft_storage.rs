@@ -550,17 +550,8 @@ mod tests {
         storage
     }
 
-    /// 64 KiB that do not compress (the log compresses its batches).
     fn noise(seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..64 * 1024)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::test_data::incompressible(seed, 64 * 1024)
     }
 
     /// Appends one entry as its own batch and marks it durable and applied.

@@ -220,17 +220,7 @@ async fn a_follower_far_behind_catches_up_from_the_leaders_disk() {
     common::init_tracing();
     // 64 KiB that do not compress (the log compresses its batches).
     fn noise(seed: u64) -> Bytes {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        Bytes::from(
-            (0..64 * 1024)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect::<Vec<u8>>(),
-        )
+        Bytes::from(memoir_journal::test_data::incompressible(seed, 64 * 1024))
     }
     let mut cluster = Cluster::start().await;
     let client = cluster.client();
