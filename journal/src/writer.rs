@@ -629,18 +629,28 @@ impl Writer {
 
 /// How appends reach `path`: direct if the backend prefers it and the
 /// filesystem supports O_DIRECT (tmpfs does not), buffered otherwise.
-/// Closes the files of segments already unlinked, on a short-lived thread.
-/// The last close of an unlinked file is when the file system frees its
-/// blocks; for the dozens of 64 MiB segments a snapshot's trim can remove,
-/// doing that here would hold up every append queued behind the trim.
+/// Frees the blocks of segments already unlinked, on a short-lived thread
+/// and a step at a time (`writeback::release_gradually`). The last close
+/// of an unlinked file is when the file system frees its blocks; for the
+/// dozens of 64 MiB segments a snapshot's trim can remove, doing that here
+/// would hold up every append queued behind the trim, and doing it at once
+/// makes concurrent fdatasyncs wait.
 fn close_in_background(segments: Vec<IndexedSegment>) {
     if segments.is_empty() {
         return;
     }
     // If the thread cannot start, the closure and its files drop here.
-    let _ = thread::Builder::new()
-        .name("journal-close".into())
-        .spawn(move || drop(segments));
+    let _ = thread::Builder::new().name("journal-close".into()).spawn(move || {
+        for segment in segments {
+            // A reader that took the file before the trim may still read
+            // it: then its blocks are freed at once when it lets go.
+            if let Ok(file) = Arc::try_unwrap(segment.file) {
+                if let Err(e) = crate::writeback::release_gradually(&file) {
+                    debug!(segment = %segment.path.display(), error = %e, "freeing a trimmed segment's blocks");
+                }
+            }
+        }
+    });
 }
 
 /// Start of the block that the next direct write rewrites: batches that

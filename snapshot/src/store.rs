@@ -18,6 +18,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use memoir_journal::writeback;
 use tracing::warn;
 
 use crate::error::{IoContext, Result, SnapshotError};
@@ -151,7 +152,7 @@ impl Store {
     pub fn retain(&self, keep: usize) -> Result<Vec<SnapshotDir>> {
         let mut removed = Vec::new();
         for old in self.list()?.into_iter().skip(keep.max(1)) {
-            fs::remove_dir_all(&old.path).at_path(&old.path)?;
+            remove_gradually(&old.path)?;
             removed.push(old);
         }
         if !removed.is_empty() {
@@ -211,6 +212,30 @@ impl Store {
         }
         status
     }
+}
+
+/// Deletes a published snapshot: its manifest first (from then on the
+/// snapshot does not exist, whatever happens next), then each file's
+/// blocks a step at a time (`writeback::release_gradually`): unlinking a
+/// 1 GB snapshot in one go made fdatasyncs on the same disk (the journal's)
+/// wait tens of milliseconds. A node still loading this snapshot (one past
+/// retention, so an old load) sees its files shrink and fails their
+/// checksums, then falls back as for any damaged snapshot.
+fn remove_gradually(dir: &Path) -> Result<()> {
+    let manifest = dir.join(MANIFEST_NAME);
+    match fs::remove_file(&manifest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).at_path(&manifest),
+    }
+    for entry in fs::read_dir(dir).at_path(dir)? {
+        let path = entry.at_path(dir)?.path();
+        if path.is_file() {
+            let file = fs::OpenOptions::new().write(true).open(&path).at_path(&path)?;
+            writeback::release_gradually(&file).at_path(&path)?;
+        }
+    }
+    fs::remove_dir_all(dir).at_path(dir)
 }
 
 /// Reads and decodes the manifest of a snapshot directory.
@@ -305,6 +330,7 @@ mod tests {
         assert_eq!(read_manifest(&newest.path).expect("manifest").id, "b");
         let removed = store.retain(2).expect("retain");
         assert_eq!(removed.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![5]);
+        assert!(!removed[0].path.exists(), "the directory is gone");
         assert_eq!(store.list().expect("list").len(), 2);
     }
 
