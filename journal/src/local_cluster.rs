@@ -33,11 +33,7 @@ impl LocalJournal {
         let mut attempt = 1;
         loop {
             match LocalJournal::start_once(segment_size_bytes).await {
-                Err(Error::Io { op, source, .. })
-                    if attempt < ATTEMPTS && op == "listening on" && source.kind() == std::io::ErrorKind::AddrInUse =>
-                {
-                    attempt += 1;
-                }
+                Err(e) if attempt < ATTEMPTS && crate::test_ports::is_addr_in_use(&e) => attempt += 1,
                 outcome => return outcome,
             }
         }

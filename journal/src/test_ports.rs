@@ -37,6 +37,14 @@ pub fn free_loopback_addr() -> SocketAddr {
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
+/// Whether starting a server failed because its port was taken between
+/// [`free_loopback_addr`] and the bind (by another process): the caller
+/// picks new ports and starts again.
+pub fn is_addr_in_use(error: &crate::error::Error) -> bool {
+    matches!(error, crate::error::Error::Io { op, source, .. }
+        if *op == "listening on" && source.kind() == std::io::ErrorKind::AddrInUse)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

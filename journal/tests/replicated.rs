@@ -38,17 +38,27 @@ fn config(id: u64, addrs: &[SocketAddr], dir: &std::path::Path) -> ReplicaConfig
 }
 
 impl Cluster {
+    /// Three replicas on fresh ports (again on new ones if a port was
+    /// taken before its replica bound it).
     async fn start() -> Cluster {
+        let mut attempt = 1;
+        loop {
+            match Cluster::start_once().await {
+                Err(e) if attempt < 5 && memoir_journal::test_ports::is_addr_in_use(&e) => attempt += 1,
+                started => return started.unwrap(),
+            }
+        }
+    }
+
+    async fn start_once() -> memoir_journal::Result<Cluster> {
         let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
         let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut replicas = Vec::new();
         for id in 1..=3u64 {
-            let replica = Replica::start(config(id, &addrs, dirs[id as usize - 1].path()))
-                .await
-                .unwrap();
+            let replica = Replica::start(config(id, &addrs, dirs[id as usize - 1].path())).await?;
             replicas.push(Some(replica));
         }
-        Cluster { dirs, addrs, replicas }
+        Ok(Cluster { dirs, addrs, replicas })
     }
 
     fn client(&self) -> JournalClient {

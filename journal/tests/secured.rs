@@ -30,8 +30,19 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Three replicas, replica `i` secured with `security(i)`.
+    /// Three replicas, replica `i` secured with `security(i)` (again on
+    /// new ports if a port was taken before its replica bound it).
     async fn start(security: impl Fn(u64) -> LinkSecurity) -> Cluster {
+        let mut attempt = 1;
+        loop {
+            match Cluster::start_once(&security).await {
+                Err(e) if attempt < 5 && memoir_journal::test_ports::is_addr_in_use(&e) => attempt += 1,
+                started => return started.unwrap(),
+            }
+        }
+    }
+
+    async fn start_once(security: &impl Fn(u64) -> LinkSecurity) -> memoir_journal::Result<Cluster> {
         let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
         let peers: BTreeMap<u64, String> = addrs
             .iter()
@@ -47,13 +58,13 @@ impl Cluster {
             config.log.segment_size_bytes = 1 << 20;
             config.log.io = memoir_journal::IoMode::from_env().expect("MEMOIR_IO is auto, uring or sync");
             config.security = security(id);
-            replicas.push(Replica::start(config).await.unwrap());
+            replicas.push(Replica::start(config).await?);
         }
-        Cluster {
+        Ok(Cluster {
             _dirs: dirs,
             addrs: addrs.iter().map(|a| a.to_string()).collect(),
             _replicas: replicas,
-        }
+        })
     }
 
     fn client(&self, security: LinkSecurity, deadline: Duration) -> JournalClient {
