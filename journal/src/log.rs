@@ -429,10 +429,7 @@ impl Log {
                     index.recent.get(segment.id, &batch),
                 )
             };
-            let entries = match cached {
-                Some(bytes) => decode_batch(&bytes, &path, &batch)?,
-                None => read_batch(&file, &path, &batch)?,
-            };
+            let entries = read_batch(&file, &path, &batch, cached)?;
             let skip = (seq.0 - batch.first_seq.0) as usize;
             let live = (live_end.0.min(batch.end_seq().0) - batch.first_seq.0) as usize;
             for data in entries.into_iter().take(live).skip(skip) {
@@ -520,23 +517,22 @@ impl Drop for Log {
     }
 }
 
-/// Reads one batch from its file and verifies both checksums again: the
-/// disk may have changed since recovery looked at it.
-pub(crate) fn read_batch(file: &File, path: &Path, batch: &BatchLoc) -> Result<Vec<Bytes>> {
-    let bytes = read_at(file, path, batch.offset, batch.disk_len as usize)?;
-    decode_batch(&bytes, path, batch)
-}
-
-/// Verifies a batch's checksums and decodes its entries.
-pub(crate) fn decode_batch(bytes: &[u8], path: &Path, batch: &BatchLoc) -> Result<Vec<Bytes>> {
+/// Reads one batch, from `cached` (its bytes from `Index::recent`) or else
+/// from its file, and verifies both checksums again: the disk may have
+/// changed since recovery looked at it.
+pub(crate) fn read_batch(file: &File, path: &Path, batch: &BatchLoc, cached: Option<Bytes>) -> Result<Vec<Bytes>> {
+    let bytes = match cached {
+        Some(bytes) => bytes,
+        None => Bytes::from(read_at(file, path, batch.offset, batch.disk_len as usize)?),
+    };
     let corrupt = |e: crate::format::FormatError| Error::Corruption {
         path: path.to_path_buf(),
         offset: batch.offset,
         reason: e.to_string(),
     };
-    let header = BatchHeader::decode(bytes).map_err(corrupt)?;
-    header.verify_payload(bytes, batch.seed).map_err(corrupt)?;
-    decode_entries(&header, bytes).map_err(corrupt)
+    let header = BatchHeader::decode(&bytes).map_err(corrupt)?;
+    header.verify_payload(&bytes, batch.seed).map_err(corrupt)?;
+    decode_entries(&header, &bytes).map_err(corrupt)
 }
 
 /// Creates `dir` (and parents) and makes its entry in the parent durable.

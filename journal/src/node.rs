@@ -186,7 +186,7 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
     };
     config.validate().map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let logger = slog::Logger::root(crate::raft_log::TracingDrain, slog::o!("raft_id" => options.id));
-    let node = RawNode::new(&config, storage, &logger).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let mut node = RawNode::new(&config, storage, &logger).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let (applied_tx, _) = watch::channel(applied);
     let shared = Arc::new(ReplicaShared {
         id: options.id,
@@ -199,7 +199,6 @@ pub fn start(dir: PathBuf, log: Arc<Log>, options: NodeOptions, transport: Box<d
     let (inbox, rx) = bounded(options.inbox_capacity);
     // Persist completions: at most one per Ready in flight.
     let (persisted_tx, persisted_rx) = bounded(64 * 1024);
-    let mut node = node;
     let fetched_rx = node
         .mut_store()
         .fetch_off_thread(format!("raft-fetch-{}", options.id))?;

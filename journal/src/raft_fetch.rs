@@ -23,6 +23,7 @@ use raft::GetEntriesContext;
 
 use crate::error::{Error, Result};
 use crate::log::Log;
+use crate::raft_storage::read_durable;
 
 /// Fetched results kept for the raft thread to take: one per follower is
 /// enough; stale ones (the follower moved on) fall off the front.
@@ -30,10 +31,6 @@ const MAX_READY: usize = 8;
 
 /// Fetches waiting for the thread (more are refused: raft asks again).
 const MAX_QUEUED: usize = 16;
-
-/// Reads entries `[low, end)` of at most about `max_size` bytes (at least
-/// one entry): the raft thread's own read, shared with the fetch thread.
-pub(crate) type ReadEntries = fn(&Log, u64, u64, u64) -> raft::Result<Vec<Entry>>;
 
 struct Job {
     low: u64,
@@ -60,11 +57,7 @@ impl EntryFetcher {
     /// receiver with its raft context, for the raft thread to retry the
     /// send it deferred (`RawNode::on_entries_fetched`). The thread ends
     /// when the fetcher or that receiver is dropped.
-    pub fn start(
-        log: Arc<Log>,
-        read: ReadEntries,
-        name: String,
-    ) -> Result<(EntryFetcher, Receiver<GetEntriesContext>)> {
+    pub fn start(log: Arc<Log>, name: String) -> Result<(EntryFetcher, Receiver<GetEntriesContext>)> {
         let (jobs, queue) = bounded::<Job>(MAX_QUEUED);
         let (done, announced) = bounded::<GetEntriesContext>(MAX_QUEUED);
         let fetched = Arc::new(Mutex::new(Fetched::default()));
@@ -73,7 +66,8 @@ impl EntryFetcher {
             .name(name)
             .spawn(move || {
                 for job in queue {
-                    let result = read(&log, job.low, job.end, job.max_size);
+                    // The raft thread's own read, done here.
+                    let result = read_durable(&log, job.low, job.end, job.max_size);
                     {
                         let mut fetched = thread_fetched.lock().unwrap_or_else(|e| e.into_inner());
                         fetched.pending.remove(&job.low);

@@ -88,7 +88,7 @@ fn store_error(e: impl std::fmt::Display) -> raft::Error {
 
 /// Reads durable entries `[low, end)` from the segment store, at most about
 /// `max_size` bytes (always at least one entry).
-fn read_durable(log: &Log, low: u64, end: u64, max_size: u64) -> raft::Result<Vec<Entry>> {
+pub(crate) fn read_durable(log: &Log, low: u64, end: u64, max_size: u64) -> raft::Result<Vec<Entry>> {
     let mut out = Vec::new();
     let mut size = 0u64;
     let mut next = low;
@@ -162,8 +162,8 @@ pub struct RaftStorage {
     durable_to: u64,
     applied_to: u64,
     state: Arc<RwLock<JournalState>>,
-    /// Reads a lagging follower's entries off the raft thread (once
-    /// started by the raft driver, which owns the inbox it reports to).
+    /// Reads a lagging follower's entries off the raft thread (once the
+    /// raft driver, which takes its announcements, has started it).
     fetcher: Option<EntryFetcher>,
 }
 
@@ -258,7 +258,7 @@ impl RaftStorage {
     /// answers `LogTemporarilyUnavailable` and has them read on another
     /// thread, which announces each finished read on the returned receiver.
     pub(crate) fn fetch_off_thread(&mut self, name: String) -> Result<crossbeam_channel::Receiver<GetEntriesContext>> {
-        let (fetcher, announced) = EntryFetcher::start(Arc::clone(&self.log), read_durable, name)?;
+        let (fetcher, announced) = EntryFetcher::start(Arc::clone(&self.log), name)?;
         self.fetcher = Some(fetcher);
         Ok(announced)
     }
@@ -435,26 +435,27 @@ impl Storage for RaftStorage {
         let durable_end = high.min(self.unpersisted_from);
         let mut out = Vec::new();
         if low < durable_end {
-            match &self.fetcher {
-                // Only on disk, and raft can wait: read on the fetch thread.
-                Some(fetcher) if context.can_async() && !self.log.in_memory(Seq(low)) => {
-                    match fetcher.take(low) {
-                        Some(Ok(fetched)) => {
-                            let fetched = self.still_in_log(fetched, durable_end);
-                            if !fetched.is_empty() {
-                                return Ok(fetched);
-                            }
+            // Only on disk, and raft can wait: read on the fetch thread.
+            let off_thread = self
+                .fetcher
+                .as_ref()
+                .filter(|_| context.can_async() && !self.log.in_memory(Seq(low)));
+            if let Some(fetcher) = off_thread {
+                match fetcher.take(low) {
+                    Some(Ok(fetched)) => {
+                        let fetched = self.still_in_log(fetched, durable_end);
+                        if !fetched.is_empty() {
+                            return Ok(fetched);
                         }
-                        Some(Err(e)) => return Err(e),
-                        None => {}
                     }
-                    if fetcher.request(low, durable_end, max_size, context) {
-                        return Err(raft::Error::Store(StorageError::LogTemporarilyUnavailable));
-                    }
-                    out = read_durable(&self.log, low, durable_end, max_size)?;
+                    Some(Err(e)) => return Err(e),
+                    None => {}
                 }
-                _ => out = read_durable(&self.log, low, durable_end, max_size)?,
+                if fetcher.request(low, durable_end, max_size, context) {
+                    return Err(raft::Error::Store(StorageError::LogTemporarilyUnavailable));
+                }
             }
+            out = read_durable(&self.log, low, durable_end, max_size)?;
         }
         let mut size: u64 = out.iter().map(|e| e.data.len() as u64).sum();
         let mut next = out.last().map_or(low, |e| e.index + 1);

@@ -43,7 +43,7 @@ use crate::format::{
     align_up, encode_batch, segment_salt, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_FLAG_RESET, SEGMENT_HEADER_LEN,
 };
 use crate::io::{AlignedBuf, AppendTarget, IoBackend, StageError, DIRECT_ALIGN};
-use crate::log::{decode_batch, read_batch, Counters, Index, IndexedSegment, LogOptions, Shared};
+use crate::log::{read_batch, Counters, Index, IndexedSegment, LogOptions, Shared};
 use crate::recent::RecentBatches;
 use crate::recovery::Recovered;
 use crate::scan::BatchLoc;
@@ -507,10 +507,8 @@ impl Writer {
                 });
             };
             if batch.first_seq < cut {
-                let mut entries = match index.recent.get(segment.id, &batch) {
-                    Some(bytes) => decode_batch(&bytes, &segment.path, &batch)?,
-                    None => read_batch(&segment.file, &segment.path, &batch)?,
-                };
+                let cached = index.recent.get(segment.id, &batch);
+                let mut entries = read_batch(&segment.file, &segment.path, &batch, cached)?;
                 entries.truncate((cut.0 - batch.first_seq.0) as usize);
                 (batch.first_seq, entries)
             } else {
@@ -627,8 +625,6 @@ impl Writer {
     }
 }
 
-/// How appends reach `path`: direct if the backend prefers it and the
-/// filesystem supports O_DIRECT (tmpfs does not), buffered otherwise.
 /// Frees the blocks of segments already unlinked, on a short-lived thread
 /// and a step at a time (`writeback::release_gradually`). The last close
 /// of an unlinked file is when the file system frees its blocks; for the
@@ -682,6 +678,8 @@ fn remember_open_block(index: &mut Index, active: &Active) -> Result<()> {
     Ok(())
 }
 
+/// How appends reach `path`: direct if the backend prefers it and the
+/// filesystem supports O_DIRECT (tmpfs does not), buffered otherwise.
 fn append_target(backend: &dyn IoBackend, path: &std::path::Path, file: &fs::File, end: u64) -> Result<AppendTarget> {
     if !backend.prefers_direct() {
         return Ok(AppendTarget::buffered());
