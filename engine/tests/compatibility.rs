@@ -328,6 +328,7 @@ fn note(name: &str) -> &'static str {
     match name {
         "save" => "answers an error: snapshots are taken off-box; use BGSAVE",
         "bgsave" => "forwarded to the snapshot service (needs a snapshot store)",
+        "failover" => "the primary resigns (its `Release` record lets a caught-up replica take over at once) and then closes its clients' connections after their replies, as Sentinel does after a failover; TO, TIMEOUT and FORCE are accepted and ignored (the first caught-up replica takes over), ABORT answers `ERR No failover in progress.`",
         "dump" | "restore" => "Memoir's own payload format (Redis payloads are refused with Redis's error)",
         "client" => "TRACKING, TRACKINGINFO, GETREDIR, CACHING (client-side caching) answer an error",
         "config" => "every Redis parameter is accepted and echoed; only the ones that apply take effect",

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod node_common;
 
-use node_common::{connect, start_journal, start_node, wait_for, LEASE};
+use node_common::{connect, start_journal, start_node, wait_for, Raw, LEASE, V};
 
 async fn connect_resp3(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
     let url = format!("redis://{}/?protocol=resp3", node.local_addr());
@@ -290,12 +290,22 @@ async fn a_fenced_primary_fails_its_writes_and_rejoins_as_a_replica() {
         .await
         .unwrap();
 
+    // A client of the primary that sends nothing while it is fenced.
+    let mut bystander = Raw::connect(&a).await;
+    assert_eq!(bystander.cmd(&["GET", "before"]).await, V::bulk("1"));
+
     // Someone else takes the leader register (as a new primary would).
     let usurper = LeaderId::random();
     journal.client().set_leader(usurper, a.term()).await.unwrap();
     let refused: redis::RedisResult<()> = redis::cmd("SET").arg("after").arg("1").query_async(&mut con).await;
     assert!(refused.is_err(), "a fenced write was acknowledged");
     wait_for("a to step down", Duration::from_secs(10), || a.role() == Role::Replica).await;
+    // The primary's clients are disconnected: none of them goes on reading
+    // from what is now a replica, lagging the new primary, without knowing.
+    assert!(
+        bystander.closed_within(Duration::from_secs(5)).await,
+        "a client of the fenced primary stayed connected to the replica it became"
+    );
     // It rehydrates from the journal: the committed write is there, the
     // fenced one is not.
     let mut con = connect(&a).await;

@@ -186,6 +186,14 @@ async fn served_blocking_pops_replicate_and_stepping_down_releases_waiters() {
         V::Error(text) => assert!(text.starts_with("UNBLOCKED"), "{text}"),
         other => panic!("{other:?}"),
     }
+    // Then every client of the old primary is disconnected, after its
+    // replies: it reconnects and finds the new primary.
+    for (name, client) in [("waiter", &mut waiter), ("pusher", &mut pusher), ("admin", &mut admin)] {
+        assert!(
+            client.closed_within(Duration::from_secs(5)).await,
+            "{name} stayed connected to the resigned primary"
+        );
+    }
 
     a.abort();
     b.abort();

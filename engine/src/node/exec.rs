@@ -518,10 +518,14 @@ impl Exec {
                 self.term = None;
                 self.shared.set_role(Role::Replica);
                 self.unblock_all(blocking::UNBLOCKED_ROLE);
+                self.disconnect_clients_of_the_primary();
                 let _ = done.send(self.last_sealed);
             }
             ExecMsg::Reset { reason, done } => {
                 warn!(%reason, keys = self.ks.total_keys(), "dropping the dataset to rehydrate from the journal");
+                // Still the primary until now when it was fenced or its
+                // journal failed (a resignation already stopped writes).
+                let was_primary = self.shared.role() == Role::Primary;
                 self.term = None;
                 self.open.clear();
                 self.open_bytes = 0;
@@ -539,6 +543,9 @@ impl Exec {
                 self.shared.set_role(Role::Replica);
                 self.shared.loading.store(true, Ordering::Release);
                 self.shared.applied_seq.store(0, Ordering::Release);
+                if was_primary {
+                    self.disconnect_clients_of_the_primary();
+                }
                 let _ = done.send(());
             }
             ExecMsg::Install {
@@ -568,6 +575,33 @@ impl Exec {
                 let applied = self.shared.applied_seq.load(Ordering::Acquire);
                 inspector(&self.ks, applied);
             }
+        }
+    }
+
+    /// Closes every client connection once the replies queued for it are
+    /// written, and forgets it at once (what it sent meanwhile is not run).
+    /// Called when this node stops being the primary: a client connected to
+    /// the primary must not go on, unknowingly, reading from a replica that
+    /// lags the new primary. It reconnects and finds the new primary, as
+    /// after Redis Sentinel demotes a master (Sentinel then sends
+    /// `CLIENT KILL TYPE normal` and `TYPE pubsub` to it).
+    fn disconnect_clients_of_the_primary(&mut self) {
+        let conns: Vec<u64> = self.sessions.keys().copied().collect();
+        if !conns.is_empty() {
+            info!(
+                clients = conns.len(),
+                "no longer the primary: closing client connections"
+            );
+        }
+        for conn in conns {
+            if let Some(session) = self.sessions.get(&conn) {
+                let _ = session.replies.send(Outgoing {
+                    items: Vec::new(),
+                    close: true,
+                    permits: 0,
+                });
+            }
+            self.forget_session(conn);
         }
     }
 

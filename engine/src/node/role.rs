@@ -26,7 +26,7 @@ use tracing::{error, info, warn};
 
 use super::commit::{self, BarrierState};
 use super::exec::{ExecMsg, ExecSender};
-use super::shared::{NodeShared, PrimaryInfo, Role};
+use super::shared::{NodeShared, PrimaryInfo};
 use super::snapshots::LoadProgress;
 use crate::record::{Record, RecordError};
 
@@ -595,7 +595,11 @@ impl Driver {
         for task in won.tasks {
             task.abort();
         }
-        self.shared.set_role(Role::Replica);
+        // The role changes on the execution thread, together with what goes
+        // with it: a resignation's StopWrites has done it already, and a
+        // step-down's Reset does it while dropping the dataset. Set here, it
+        // would let the old dataset serve reads as a replica's, with no
+        // lease, until the Reset arrives.
         end
     }
 
