@@ -28,7 +28,7 @@ fn a_short_seeded_chaos_run_keeps_every_property() {
         "{} is missing: run `cargo build -p memoir` first (`cargo test --workspace` builds it)",
         memoir.display()
     );
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = tempfile::Builder::new().prefix("memoir-chaos-test-").tempdir().unwrap();
     let stderr_path = scratch.path().join("chaos.stderr");
     let stderr = std::fs::File::create(&stderr_path).unwrap();
     let mut child = Command::new(&bench)
@@ -59,6 +59,12 @@ fn a_short_seeded_chaos_run_keeps_every_property() {
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let last = stdout.lines().last().unwrap_or_default();
+    if !status.success() || field(last, "linearizable") != Some("yes") {
+        // The processes' logs are the only record of what happened: the
+        // run is timing-dependent and may not fail again on replay.
+        let kept = scratch.keep();
+        eprintln!("chaos run failed: its data and logs are kept in {}", kept.display());
+    }
     assert!(
         status.success(),
         "chaos run failed ({status}):\nstdout:\n{stdout}\nstderr:\n{log}"
