@@ -527,8 +527,7 @@ impl Exec {
                 // journal failed (a resignation already stopped writes).
                 let was_primary = self.shared.role() == Role::Primary;
                 self.term = None;
-                self.open.clear();
-                self.open_bytes = 0;
+                self.discard_open_batch();
                 self.commit.send_modify(|state| state.settle(self.last_sealed));
                 self.dirty.clear();
                 self.unblock_all(blocking::UNBLOCKED_ROLE);
@@ -942,6 +941,21 @@ impl Exec {
         }
     }
 
+    /// Drops the writes of the open batch (run in this step, never sent to
+    /// the journal) as if sealed: the settle that follows fails their
+    /// replies, and their batch number is never used again. Left open, the
+    /// number would go to the first batch of this node's next term, and
+    /// that batch's commit would release their replies as successes: a
+    /// write acknowledged and lost (the chaos test found one, an RPUSH).
+    fn discard_open_batch(&mut self) {
+        if !self.open.is_empty() {
+            self.last_sealed = self.next_batch;
+            self.next_batch += 1;
+        }
+        self.open.clear();
+        self.open_bytes = 0;
+    }
+
     /// Sends the open batch to the journal.
     fn seal(&mut self) {
         if self.open.is_empty() {
@@ -1086,4 +1100,102 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use memoir_journal::LeaderId;
+
+    use super::super::commit::BarrierState;
+    use super::*;
+    use crate::node::NodeConfig;
+
+    fn primary_exec() -> (Exec, mpsc::Receiver<SealedBatch>, mpsc::UnboundedReceiver<Outgoing>) {
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let config = NodeConfig::new(vec!["127.0.0.1:1".into()], listen);
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(NodeShared::new(config, LeaderId::random(), listen, shutdown));
+        let commit = Arc::new(watch::Sender::new(CommitState::default()));
+        let (role_tx, _role_rx) = mpsc::unbounded_channel();
+        let mut exec = Exec::new(shared, commit, role_tx);
+        let (replies, replies_rx) = mpsc::unbounded_channel();
+        exec.begin_step();
+        exec.handle(ExecMsg::Connected {
+            conn: 1,
+            addr: listen,
+            replies,
+            control: Arc::new(ConnControl::default()),
+        });
+        let batches_rx = become_primary(&mut exec);
+        (exec, batches_rx, replies_rx)
+    }
+
+    fn become_primary(exec: &mut Exec) -> mpsc::Receiver<SealedBatch> {
+        let (batches, batches_rx) = mpsc::channel(16);
+        let (done, _) = oneshot::channel();
+        exec.handle(ExecMsg::BecomePrimary {
+            batches,
+            applied: 0,
+            done,
+        });
+        exec.handle(ExecMsg::Loaded);
+        exec.shared.extend_lease(Instant::now(), Instant::now());
+        exec.begin_step();
+        batches_rx
+    }
+
+    fn rpush(exec: &mut Exec, value: &str) {
+        exec.handle(ExecMsg::Commands {
+            conn: 1,
+            commands: vec![vec![
+                Bytes::from_static(b"RPUSH"),
+                Bytes::from_static(b"l"),
+                Bytes::from(value.to_string()),
+            ]],
+        });
+    }
+
+    fn barrier_of_next_reply(replies: &mut mpsc::UnboundedReceiver<Outgoing>) -> u64 {
+        let outgoing = replies.try_recv().expect("a reply");
+        let item = &outgoing.items[0];
+        assert_eq!(item.reply, Reply::Integer(1), "RPUSH answered");
+        item.barrier
+    }
+
+    #[test]
+    fn a_write_discarded_by_a_reset_is_never_acknowledged() {
+        let (mut exec, _first_term, mut replies) = primary_exec();
+        // The write and the Reset in one step: the write is in the open
+        // batch, not yet sent to the journal, when the dataset is dropped.
+        rpush(&mut exec, "lost");
+        let discarded = barrier_of_next_reply(&mut replies);
+        assert_ne!(discarded, 0);
+        let (done, _) = oneshot::channel();
+        exec.handle(ExecMsg::Reset {
+            reason: "fenced (test)".into(),
+            done,
+        });
+        assert_eq!(exec.commit_rx.borrow().check(discarded), BarrierState::Failed);
+
+        // The node becomes primary again and its first batch commits: the
+        // discarded write's reply must stay failed.
+        let mut second_term = become_primary(&mut exec);
+        let (replies_tx, new_replies) = mpsc::unbounded_channel();
+        replies = new_replies;
+        exec.handle(ExecMsg::Connected {
+            conn: 1,
+            addr: "127.0.0.1:0".parse().expect("an address"),
+            replies: replies_tx,
+            control: Arc::new(ConnControl::default()),
+        });
+        rpush(&mut exec, "kept");
+        let kept = barrier_of_next_reply(&mut replies);
+        exec.seal();
+        let sealed = second_term.try_recv().expect("a sealed batch");
+        assert_eq!(sealed.batch, kept);
+        assert_ne!(sealed.batch, discarded, "a discarded batch's number was used again");
+        exec.commit.send_modify(|state| state.committed = sealed.batch);
+        assert_eq!(exec.commit_rx.borrow().check(kept), BarrierState::Ready);
+        assert_eq!(exec.commit_rx.borrow().check(discarded), BarrierState::Failed);
+    }
 }
