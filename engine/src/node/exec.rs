@@ -504,6 +504,7 @@ impl Exec {
             }
             ExecMsg::Apply { records, through } => self.apply(records, through),
             ExecMsg::BecomePrimary { batches, applied, done } => {
+                debug_assert!(self.open.is_empty(), "a replica has no open batch");
                 self.commit.send_modify(|state| {
                     state.settle(self.last_sealed);
                     state.committed_seq = state.committed_seq.max(memoir_journal::Seq(applied));
