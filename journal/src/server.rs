@@ -764,7 +764,7 @@ async fn handle_request(
         RequestBody::SetLeader { new, expected } => Command::SetLeader { new, expected },
         RequestBody::Trim { before } => Command::Trim { before },
         RequestBody::Read { from, max_bytes } => {
-            let body = read_committed(&ctx.shared, from, max_bytes as usize);
+            let (body, _) = read_committed_off_runtime(ctx.shared.clone(), from, max_bytes as usize).await;
             send(responses, id, body).await?;
             return Ok(None);
         }
@@ -816,15 +816,11 @@ fn outcome_body(outcome: Outcome) -> ResponseBody {
     }
 }
 
-/// Accepted appends from `from` on, committed and applied on this replica.
-pub fn read_committed(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> ResponseBody {
-    read_committed_from(shared, from, max_bytes).0
-}
-
-/// As [`read_committed`], with where the next read must start: past the
-/// last position looked at (returned entries, and rejected positions after
-/// them). Only that, never the committed end: a read cut short by
-/// `max_bytes` has not looked at what lies between.
+/// Accepted appends from `from` on, committed and applied on this replica,
+/// with where the next read must start: past the last position looked at
+/// (returned entries, and rejected positions after them). Only that, never
+/// the committed end: a read cut short by `max_bytes` has not looked at
+/// what lies between.
 fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
     let applied = *shared.applied.borrow();
     let state = shared.read_state();
@@ -889,11 +885,29 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
     (body, next)
 }
 
+/// [`read_committed_from`] on the blocking pool. A read behind the
+/// in-memory tail comes from the disk (megabytes at a time for a subscriber
+/// catching up, such as the snapshot service after a snapshot); on a
+/// runtime thread it would hold up the raft messages and appends that share
+/// that thread.
+async fn read_committed_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
+    match tokio::task::spawn_blocking(move || read_committed_from(&shared, from, max_bytes)).await {
+        Ok(read) => read,
+        Err(e) => (
+            ResponseBody::Error {
+                kind: ErrorKind::Unavailable,
+                message: format!("reading the log failed: {e}"),
+            },
+            from,
+        ),
+    }
+}
+
 async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses: mpsc::Sender<Response>) {
     let mut applied = shared.applied.subscribe();
     let mut next = from;
     loop {
-        let (body, resume_at) = read_committed_from(&shared, next, 1 << 20);
+        let (body, resume_at) = read_committed_off_runtime(shared.clone(), next, 1 << 20).await;
         let progressed = match &body {
             ResponseBody::Entries { entries, .. } => {
                 // Past what was looked at (rejected positions included, so
