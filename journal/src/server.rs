@@ -885,12 +885,18 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
     (body, next)
 }
 
-/// [`read_committed_from`] on the blocking pool. A read behind the
-/// in-memory tail comes from the disk (megabytes at a time for a subscriber
-/// catching up, such as the snapshot service after a snapshot); on a
-/// runtime thread it would hold up the raft messages and appends that share
-/// that thread.
+/// [`read_committed_from`], on the blocking pool when it reads the disk. A
+/// read behind the in-memory tail (megabytes at a time for a subscriber
+/// catching up, such as the snapshot service after a snapshot) would, on a
+/// runtime thread, hold up the raft messages and appends that share that
+/// thread. A read at the tail, where subscribers spend their time, finds
+/// its batches in memory (`Log::in_memory`, the test the raft storage makes
+/// for the same choice) and needs no hop; the tail is the newest batches,
+/// so everything after `from` is in memory too.
 async fn read_committed_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
+    if from >= shared.log.next_seq() || shared.log.in_memory(from) {
+        return read_committed_from(&shared, from, max_bytes);
+    }
     match tokio::task::spawn_blocking(move || read_committed_from(&shared, from, max_bytes)).await {
         Ok(read) => read,
         Err(e) => (

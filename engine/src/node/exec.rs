@@ -1119,16 +1119,22 @@ mod tests {
         let commit = Arc::new(watch::Sender::new(CommitState::default()));
         let (role_tx, _role_rx) = mpsc::unbounded_channel();
         let mut exec = Exec::new(shared, commit, role_tx);
-        let (replies, replies_rx) = mpsc::unbounded_channel();
         exec.begin_step();
+        let replies_rx = connect(&mut exec);
+        let batches_rx = become_primary(&mut exec);
+        (exec, batches_rx, replies_rx)
+    }
+
+    /// Client 1 connects; its replies arrive on the returned receiver.
+    fn connect(exec: &mut Exec) -> mpsc::UnboundedReceiver<Outgoing> {
+        let (replies, replies_rx) = mpsc::unbounded_channel();
         exec.handle(ExecMsg::Connected {
             conn: 1,
-            addr: listen,
+            addr: "127.0.0.1:0".parse().expect("an address"),
             replies,
             control: Arc::new(ConnControl::default()),
         });
-        let batches_rx = become_primary(&mut exec);
-        (exec, batches_rx, replies_rx)
+        replies_rx
     }
 
     fn become_primary(exec: &mut Exec) -> mpsc::Receiver<SealedBatch> {
@@ -1181,14 +1187,8 @@ mod tests {
         // The node becomes primary again and its first batch commits: the
         // discarded write's reply must stay failed.
         let mut second_term = become_primary(&mut exec);
-        let (replies_tx, new_replies) = mpsc::unbounded_channel();
-        replies = new_replies;
-        exec.handle(ExecMsg::Connected {
-            conn: 1,
-            addr: "127.0.0.1:0".parse().expect("an address"),
-            replies: replies_tx,
-            control: Arc::new(ConnControl::default()),
-        });
+        // The Reset closed the primary's clients: connect again.
+        replies = connect(&mut exec);
         rpush(&mut exec, "kept");
         let kept = barrier_of_next_reply(&mut replies);
         exec.seal();
