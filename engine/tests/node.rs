@@ -446,3 +446,42 @@ async fn connection_commands_limits_and_wait() {
     a.abort();
     journal.stop();
 }
+
+/// One write command becomes one journal record, so it is bounded by what
+/// one append takes: up to the bound it commits, beyond it it is refused
+/// before it runs, and the primary goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_up_to_the_journal_record_bound_commits_and_a_larger_one_is_refused() {
+    const MAX_WRITE_BYTES: usize = 12 << 20;
+    let journal = start_journal().await;
+    let a = start_node(&journal, Duration::ZERO).await;
+    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+    let mut con = connect(&a).await;
+
+    // Each argument counts its length plus 8: SET, the key and the value.
+    let largest = vec![b'l'; MAX_WRITE_BYTES - (3 + 8) - (1 + 8) - 8];
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg(&largest)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let length: usize = redis::cmd("STRLEN").arg("k").query_async(&mut con).await.unwrap();
+    assert_eq!(length, largest.len());
+
+    let refused: redis::RedisResult<()> = redis::cmd("SET")
+        .arg("k2")
+        .arg(vec![b'x'; largest.len() + 1])
+        .query_async(&mut con)
+        .await;
+    let error = refused.unwrap_err().to_string();
+    assert!(error.contains("exceeds the largest write the journal takes"), "{error}");
+    let exists: i64 = redis::cmd("EXISTS").arg("k2").query_async(&mut con).await.unwrap();
+    assert_eq!(exists, 0);
+    assert_eq!(
+        a.role(),
+        Role::Primary,
+        "a refused write does not make the primary step down"
+    );
+    assert_eq!(incr(&mut con).await, 1);
+}

@@ -20,7 +20,7 @@ use crate::seq::Seq;
 use crate::server::handshake;
 use crate::wire::{
     decode_body, encode_body, encode_frame, ErrorKind, FrameKind, FrameReader, Request, RequestBody, Response,
-    ResponseBody, Role, StatusReport, WireError,
+    ResponseBody, Role, StatusReport, WireError, MAX_APPEND_BYTES,
 };
 
 #[derive(Clone, Debug)]
@@ -63,6 +63,9 @@ pub enum ClientError {
     Protocol(String),
     #[error("the journal client has been dropped")]
     Closed,
+    /// Refused before it was sent: nothing was appended.
+    #[error("an append of {bytes} bytes exceeds the journal's limit of {MAX_APPEND_BYTES} bytes")]
+    TooLarge { bytes: usize },
 }
 
 /// Committed entries and how far the replica knows the log is committed.
@@ -118,19 +121,23 @@ impl JournalClient {
     /// future resolves with the seq once the entry is committed (durable on
     /// a quorum), or `Fenced` if `leader` is no longer the register's value
     /// at the entry's position in the log.
+    /// A payload over [`MAX_APPEND_BYTES`] fails at once with `TooLarge`.
     pub fn append(&self, payload: Bytes, leader: LeaderId) -> impl Future<Output = Result<Seq, ClientError>> {
-        let rx = {
+        let submitted = if payload.len() > MAX_APPEND_BYTES {
+            Err(ClientError::TooLarge { bytes: payload.len() })
+        } else {
             let mut next = self.next_writer_seq.lock().unwrap_or_else(|e| e.into_inner());
             let writer_seq = *next;
             *next += 1;
-            self.submit(RequestBody::Append {
+            Ok(self.submit(RequestBody::Append {
                 writer: self.writer,
                 writer_seq,
                 leader,
                 payload,
-            })
+            }))
         };
         async move {
+            let rx = submitted?;
             match rx.await.map_err(|_| ClientError::Closed)?? {
                 ResponseBody::Appended { seq } => Ok(seq),
                 ResponseBody::Fenced { current } => Err(ClientError::Fenced { current }),
@@ -335,6 +342,9 @@ impl Driver {
                 continue;
             };
             backoff = Duration::from_millis(20);
+            // Requests past their deadline fail here too: one that breaks
+            // every connection it is resent on must not be resent forever.
+            self.expire();
             // Resend everything in flight, oldest first.
             let mut ok = true;
             for (&id, op) in &self.in_flight {

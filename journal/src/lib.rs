@@ -61,3 +61,4 @@ pub use link::{JournalTlsFiles, LinkSecurity};
 pub use log::{sync_directory, Entry, Log, LogOptions, LogStats, LogStatus, Pending};
 pub use recovery::RecoveryMode;
 pub use seq::{Appended, Seq};
+pub use wire::MAX_APPEND_BYTES;

@@ -28,8 +28,17 @@ use crate::state::{Command, Outcome};
 use crate::vote_hold::VoteHold;
 use crate::wire::{
     decode_body, encode_body, encode_frame, write_frame, ErrorKind, FrameKind, FrameReader, Hello, HelloReply, Request,
-    RequestBody, Response, ResponseBody, Role, StatusReport, WireError, PROTOCOL_MAGIC, PROTOCOL_VERSION,
+    RequestBody, Response, ResponseBody, Role, StatusReport, WireError, MAX_APPEND_BYTES, PROTOCOL_MAGIC,
+    PROTOCOL_VERSION,
 };
+
+/// The most entry bytes one read returns, each entry counted with
+/// `ENTRY_READ_OVERHEAD` (beyond it, only a first entry, up to an append's
+/// size). Whatever budget a client asks for, the response fits in a frame.
+const MAX_READ_BYTES: usize = 16 << 20;
+/// What an entry adds to a response besides its payload: its seq and
+/// length, rounded up.
+const ENTRY_READ_OVERHEAD: usize = 16;
 
 /// Everything one replica needs to run.
 #[derive(Clone, Debug)]
@@ -750,6 +759,18 @@ async fn handle_request(
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> std::result::Result<Option<Command>, WireError> {
     Ok(Some(match body {
+        RequestBody::Append { payload, .. } if payload.len() > MAX_APPEND_BYTES => {
+            // Our client never sends one; another must hear why, not retry.
+            let body = ResponseBody::Error {
+                kind: ErrorKind::Invalid,
+                message: format!(
+                    "an append of {} bytes exceeds the journal's limit of {MAX_APPEND_BYTES} bytes",
+                    payload.len()
+                ),
+            };
+            send(responses, id, body).await?;
+            return Ok(None);
+        }
         RequestBody::Append {
             writer,
             writer_seq,
@@ -764,7 +785,8 @@ async fn handle_request(
         RequestBody::SetLeader { new, expected } => Command::SetLeader { new, expected },
         RequestBody::Trim { before } => Command::Trim { before },
         RequestBody::Read { from, max_bytes } => {
-            let (body, _) = read_committed_off_runtime(ctx.shared.clone(), from, max_bytes as usize).await;
+            let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX).min(MAX_READ_BYTES);
+            let (body, _) = read_committed_off_runtime(ctx.shared.clone(), from, max_bytes).await;
             send(responses, id, body).await?;
             return Ok(None);
         }
@@ -779,7 +801,8 @@ async fn handle_request(
         }
         RequestBody::FetchRaw { from, max_bytes } => {
             let log = &ctx.shared.log;
-            let body = match log.read(from, max_bytes as usize) {
+            let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX).min(MAX_READ_BYTES);
+            let body = match log.read(from, max_bytes) {
                 Ok(entries) => ResponseBody::RawEntries {
                     entries: entries.into_iter().map(|e| (e.seq, e.data)).collect(),
                     last: log.next_seq().prev(),
@@ -843,6 +866,7 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
     let mut entries = Vec::new();
     let mut next = from;
     let mut bytes = 0usize;
+    let mut full = false;
     while next.0 <= applied && bytes < max_bytes.max(1) {
         let chunk = match shared.log.read(next, max_bytes.max(1) - bytes.min(max_bytes)) {
             Ok(chunk) => chunk,
@@ -863,11 +887,21 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
                 break;
             }
             if let Some(payload) = accepted_payload(&state, entry.seq, &entry.data) {
-                bytes += payload.len();
+                // Only the response's first entry may exceed the budget
+                // (each `log.read` returns at least one entry): a large
+                // entry after others waits for the next read, so the
+                // response still fits in a frame.
+                let weight = payload.len() + ENTRY_READ_OVERHEAD;
+                if !entries.is_empty() && bytes + weight > max_bytes {
+                    next = entry.seq;
+                    full = true;
+                    break;
+                }
+                bytes += weight;
                 entries.push((entry.seq, payload));
             }
         }
-        if next.0 > applied {
+        if full || next.0 > applied {
             break;
         }
     }

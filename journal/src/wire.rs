@@ -29,7 +29,15 @@ use crate::seq::Seq;
 pub const PROTOCOL_MAGIC: [u8; 8] = *b"MEMOIRJ\0";
 /// 2: `Entries` carry the running log checksum.
 pub const PROTOCOL_VERSION: u16 = 2;
-/// Largest frame accepted (a 64 MiB append plus framing).
+/// The largest payload one append may carry (one journal entry). A
+/// follower acknowledges the leader, heartbeats included, only once what
+/// it received is durable, so one entry must be written and flushed on
+/// every replica well within an election timeout (500 ms by default):
+/// 16 MiB three times over takes about 250 ms on a slow shared disk, and
+/// 64 MiB made the leader lose its quorum again and again.
+pub const MAX_APPEND_BYTES: usize = 16 << 20;
+/// Largest frame accepted. A read's response carries up to its budget of
+/// entries plus one entry beyond it, so frames stay well below this.
 pub const MAX_FRAME_LEN: u32 = 65 << 20;
 pub const FRAME_HEADER_LEN: usize = 8;
 

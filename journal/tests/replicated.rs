@@ -556,3 +556,44 @@ async fn a_subscriber_more_than_one_read_behind_gets_every_record_and_the_log_ch
         "the read that reached the end carried the log checksum"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_up_to_the_limit_commit_and_reads_keep_to_their_budget() {
+    use memoir_journal::MAX_APPEND_BYTES;
+    common::init_tracing();
+    let cluster = Cluster::start().await;
+    let client = cluster.client();
+    let leader = LeaderId::random();
+    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+
+    // Over the limit: refused before it is sent, and the client goes on.
+    let over = client
+        .append(Bytes::from(vec![1u8; MAX_APPEND_BYTES + 1]), leader)
+        .await;
+    assert_eq!(
+        over,
+        Err(ClientError::TooLarge {
+            bytes: MAX_APPEND_BYTES + 1
+        })
+    );
+
+    // Two entries of 600 KiB, then one as large as an append may be (larger
+    // than these replicas' 1 MiB segments), then a small one. The largest
+    // persists within an election timeout: the leader keeps its quorum.
+    let medium = Bytes::from(vec![2u8; 600 << 10]);
+    let largest = Bytes::from(vec![3u8; MAX_APPEND_BYTES]);
+    let first = client.append(medium.clone(), leader).await.unwrap();
+    client.append(medium.clone(), leader).await.unwrap();
+    client.append(largest.clone(), leader).await.unwrap();
+    client.append(Bytes::from_static(b"after"), leader).await.unwrap();
+
+    // A read with room for the medium entries but not for the largest
+    // stops before it; the largest comes alone in the next one.
+    let batch = client.read(first, MAX_APPEND_BYTES as u64).await.unwrap();
+    assert_eq!(batch.entries.len(), 2, "the read stops before the largest entry");
+    let payloads: Vec<Bytes> = read_all(&client).await.into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        payloads,
+        vec![medium.clone(), medium, largest, Bytes::from_static(b"after")]
+    );
+}

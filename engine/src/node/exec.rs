@@ -45,6 +45,17 @@ const QUEUE_CAPACITY: usize = 8192;
 /// this many messages, whichever comes first: large enough to amortise a
 /// journal round trip over many writes, small enough to keep latency flat.
 const MAX_BATCH_BYTES: usize = 1 << 20;
+/// The most argument bytes one write command, or one MULTI's queued
+/// writes together, may carry: 12 MiB. Its effects go into one journal
+/// record, which must fit in one append (`MAX_APPEND_BYTES`, 16 MiB) with
+/// the rest of its batch (sealed at the first command boundary past
+/// `MAX_BATCH_BYTES`) and the batches merged before it (`commit.rs`, up to
+/// 1 MiB); 4 MiB are left for those and the encoding. A larger write is
+/// refused before it runs (Redis takes up to proto-max-bulk-len). A write
+/// whose effects outgrow its arguments past the append limit (SORT ...
+/// STORE of a huge list, a script) fails in the journal instead, and the
+/// primary steps down: nothing acknowledged is lost.
+pub(crate) const MAX_WRITE_BYTES: usize = memoir_journal::MAX_APPEND_BYTES - (4 << 20);
 const MAX_MESSAGES_PER_STEP: usize = 512;
 /// Keys examined per active-expiry cycle (Redis samples 20 per db per loop).
 const ACTIVE_EXPIRE_SAMPLE: usize = 200;
@@ -245,6 +256,9 @@ struct Session {
 #[derive(Default)]
 struct Transaction {
     queued: Vec<Vec<Bytes>>,
+    /// Argument bytes of the queued writes (bounded by `MAX_WRITE_BYTES`:
+    /// EXEC's effects are one journal record).
+    write_bytes: usize,
     /// A command failed to queue: EXEC must abort.
     errored: bool,
 }
@@ -648,6 +662,12 @@ impl Exec {
             self.last_call = Duration::ZERO;
             let outcome = self.run_one(conn, &argv);
             self.after_command(conn, &argv);
+            // A batch is sealed at the first command boundary past its
+            // size, however many writes one message carries: with
+            // `MAX_WRITE_BYTES` this bounds a journal record.
+            if self.open_bytes >= MAX_BATCH_BYTES {
+                self.seal();
+            }
             if outcome.blocked {
                 if let Some(session) = self.sessions.get_mut(&conn) {
                     session.pending.extend(commands);
@@ -744,6 +764,11 @@ impl Exec {
                 admin::full_name(spec, argv)
             )));
         }
+        let write_bytes = if spec.flags & flags::WRITE != 0 {
+            effect_bytes(argv)
+        } else {
+            0
+        };
         let in_multi = self.sessions.get(&conn).is_some_and(|s| s.multi.is_some());
         if in_multi && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             if let Some(refusal) = self.refusal(spec) {
@@ -752,9 +777,20 @@ impl Exec {
                 return Outcome::reply(refusal);
             }
             if let Some(tx) = self.sessions.get_mut(&conn).and_then(|s| s.multi.as_mut()) {
+                let total = tx.write_bytes.saturating_add(write_bytes);
+                if total > MAX_WRITE_BYTES {
+                    tx.errored = true;
+                    self.admin.count_rejected(spec, argv);
+                    return Outcome::reply(write_too_large(total));
+                }
+                tx.write_bytes = total;
                 tx.queued.push(argv.to_vec());
             }
             return Outcome::reply(Reply::SimpleString("QUEUED".into()));
+        }
+        if write_bytes > MAX_WRITE_BYTES {
+            self.admin.count_rejected(spec, argv);
+            return Outcome::reply(write_too_large(write_bytes));
         }
         self.dispatch(conn, spec, argv)
     }
@@ -886,7 +922,7 @@ impl Exec {
                 barrier = self.next_batch;
                 for effect in effects.drain(..) {
                     self.track_effect(&effect, barrier);
-                    self.open_bytes += effect.argv.iter().map(|a| a.len() + 8).sum::<usize>();
+                    self.open_bytes += effect_bytes(&effect.argv);
                     self.open.push(effect.into());
                 }
             } else {
@@ -1036,7 +1072,7 @@ impl Exec {
         let batch = self.next_batch;
         for effect in effects.drain(..) {
             self.track_effect(&effect, batch);
-            self.open_bytes += effect.argv.iter().map(|a| a.len() + 8).sum::<usize>();
+            self.open_bytes += effect_bytes(&effect.argv);
             self.open.push(effect.into());
         }
         self.scratch_effects = effects;
@@ -1094,6 +1130,18 @@ impl Outcome {
             ..Outcome::reply(last)
         }
     }
+}
+
+/// What a write's arguments weigh in a batch and in its journal record (an
+/// effect carries its arguments, each with a few bytes of framing).
+fn effect_bytes(argv: &[Bytes]) -> usize {
+    argv.iter().map(|a| a.len() + 8).sum()
+}
+
+fn write_too_large(bytes: usize) -> Reply {
+    Reply::Error(format!(
+        "ERR write of {bytes} bytes exceeds the largest write the journal takes ({MAX_WRITE_BYTES} bytes)"
+    ))
 }
 
 fn unix_ms() -> i64 {
@@ -1198,5 +1246,74 @@ mod tests {
         exec.commit.send_modify(|state| state.committed = sealed.batch);
         assert_eq!(exec.commit_rx.borrow().check(kept), BarrierState::Ready);
         assert_eq!(exec.commit_rx.borrow().check(discarded), BarrierState::Failed);
+    }
+
+    fn set(key: &str, value: Bytes) -> Vec<Bytes> {
+        vec![Bytes::from_static(b"SET"), Bytes::from(key.to_string()), value]
+    }
+
+    /// Sends one message of commands; their replies, in order.
+    fn run(
+        exec: &mut Exec,
+        replies: &mut mpsc::UnboundedReceiver<Outgoing>,
+        commands: Vec<Vec<Bytes>>,
+    ) -> Vec<PendingReply> {
+        exec.handle(ExecMsg::Commands { conn: 1, commands });
+        replies.try_recv().expect("replies").items
+    }
+
+    #[test]
+    fn one_message_of_large_writes_is_sealed_near_the_batch_limit() {
+        let (mut exec, mut batches, mut replies) = primary_exec();
+        let value = Bytes::from(vec![b'v'; 600 << 10]);
+        let items = run(
+            &mut exec,
+            &mut replies,
+            vec![set("a", value.clone()), set("b", value.clone()), set("c", value)],
+        );
+        // The second SET takes the batch past MAX_BATCH_BYTES: sealed there,
+        // not at the end of the message.
+        let first = batches.try_recv().expect("a batch sealed within the message");
+        assert_eq!(first.ops.len(), 2);
+        assert_eq!(items[0].barrier, first.batch);
+        assert_eq!(items[1].barrier, first.batch);
+        assert_eq!(items[2].barrier, first.batch + 1);
+        assert!(batches.try_recv().is_err(), "the third SET is still open");
+        exec.seal();
+        assert_eq!(batches.try_recv().expect("the rest").ops.len(), 1);
+    }
+
+    #[test]
+    fn a_write_too_large_for_one_journal_record_is_refused_before_it_runs() {
+        let (mut exec, mut batches, mut replies) = primary_exec();
+        let huge = Bytes::from(vec![b'h'; MAX_WRITE_BYTES]);
+        let items = run(&mut exec, &mut replies, vec![set("k", huge)]);
+        match &items[0].reply {
+            Reply::Error(text) => assert!(text.starts_with("ERR write of "), "{text}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        assert_eq!(items[0].barrier, 0, "nothing was written");
+        exec.seal();
+        assert!(batches.try_recv().is_err(), "nothing goes to the journal");
+        let get = vec![Bytes::from_static(b"GET"), Bytes::from_static(b"k")];
+        assert_eq!(run(&mut exec, &mut replies, vec![get])[0].reply, Reply::Null);
+
+        // In a transaction the queued writes count together, and EXEC aborts.
+        let half = Bytes::from(vec![b'h'; MAX_WRITE_BYTES / 2 + 1]);
+        let items = run(
+            &mut exec,
+            &mut replies,
+            vec![
+                vec![Bytes::from_static(b"MULTI")],
+                set("x", half.clone()),
+                set("y", half),
+                vec![Bytes::from_static(b"EXEC")],
+            ],
+        );
+        assert_eq!(items[1].reply, Reply::SimpleString("QUEUED".into()));
+        assert!(matches!(&items[2].reply, Reply::Error(text) if text.starts_with("ERR write of ")));
+        assert!(matches!(&items[3].reply, Reply::Error(text) if text.starts_with("EXECABORT")));
+        exec.seal();
+        assert!(batches.try_recv().is_err(), "nothing goes to the journal");
     }
 }
