@@ -61,6 +61,15 @@ impl Cluster {
         Ok(Cluster { dirs, addrs, replicas })
     }
 
+    /// Started, with a client and a leader set in the register.
+    async fn start_with_a_leader() -> (Cluster, JournalClient, LeaderId) {
+        let cluster = Cluster::start().await;
+        let client = cluster.client();
+        let leader = LeaderId::random();
+        client.set_leader(leader, LeaderId::NONE).await.unwrap();
+        (cluster, client, leader)
+    }
+
     fn client(&self) -> JournalClient {
         let mut options = ClientOptions::new(self.addrs.iter().map(|a| a.to_string()).collect());
         options.deadline = Duration::from_secs(10);
@@ -178,10 +187,7 @@ async fn appends_commit_and_fencing_follows_compare_and_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_continues_without_a_follower_and_it_catches_up() {
     common::init_tracing();
-    let mut cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (mut cluster, client, leader) = Cluster::start_with_a_leader().await;
     for i in 0..50 {
         client.append(Bytes::from(format!("x{i}")), leader).await.unwrap();
     }
@@ -232,10 +238,7 @@ async fn a_follower_far_behind_catches_up_from_the_leaders_disk() {
     fn noise(seed: u64) -> Bytes {
         Bytes::from(memoir_journal::test_data::incompressible(seed, 64 * 1024))
     }
-    let mut cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (mut cluster, client, leader) = Cluster::start_with_a_leader().await;
     client.append(noise(0), leader).await.unwrap();
     let raft_leader = cluster.raft_leader().await;
     let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
@@ -266,10 +269,7 @@ async fn a_follower_far_behind_catches_up_from_the_leaders_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_streams_commits_and_trim_applies_everywhere() {
     common::init_tracing();
-    let cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (_cluster, client, leader) = Cluster::start_with_a_leader().await;
     let mut subscription = client.subscribe(Seq(1));
     for i in 0..20 {
         client.append(Bytes::from(format!("s{i}")), leader).await.unwrap();
@@ -337,10 +337,7 @@ async fn racing_writers_the_old_leaders_pipelined_appends_are_all_fenced_after_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_follower_catches_up_through_a_raft_snapshot_after_trim() {
     common::init_tracing();
-    let mut cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (mut cluster, client, leader) = Cluster::start_with_a_leader().await;
     let raft_leader = cluster.raft_leader().await;
     let follower = (1..=3).find(|&id| id != raft_leader).unwrap();
     cluster.stop(follower);
@@ -435,10 +432,7 @@ async fn a_replica_whose_log_ends_before_its_checkpoint_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_reads_past_a_replica_that_lost_the_start_of_its_log() {
     common::init_tracing();
-    let mut cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (mut cluster, client, leader) = Cluster::start_with_a_leader().await;
     let mut last = Seq(0);
     for i in 0..200 {
         last = client.append(Bytes::from(format!("entry {i}")), leader).await.unwrap();
@@ -514,10 +508,7 @@ async fn a_subscription_reads_past_a_replica_that_lost_the_start_of_its_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_more_than_one_read_behind_gets_every_record_and_the_log_checksum() {
     common::init_tracing();
-    let cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (_cluster, client, leader) = Cluster::start_with_a_leader().await;
     // About 3 MiB of records: a subscription's reads carry at most 1 MiB,
     // so a subscriber from the start needs several, and must not skip what
     // lies between one read's end and the committed end.
@@ -561,10 +552,7 @@ async fn a_subscriber_more_than_one_read_behind_gets_every_record_and_the_log_ch
 async fn appends_up_to_the_limit_commit_and_reads_keep_to_their_budget() {
     use memoir_journal::MAX_APPEND_BYTES;
     common::init_tracing();
-    let cluster = Cluster::start().await;
-    let client = cluster.client();
-    let leader = LeaderId::random();
-    client.set_leader(leader, LeaderId::NONE).await.unwrap();
+    let (_cluster, client, leader) = Cluster::start_with_a_leader().await;
 
     // Over the limit: refused before it is sent, and the client goes on.
     let over = client
