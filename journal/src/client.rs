@@ -194,12 +194,18 @@ impl JournalClient {
 
     /// A stream of committed entries from `from` on, from any replica.
     pub fn subscribe(&self, from: Seq) -> Subscription {
-        Subscription {
+        let reader = SubscriptionReader {
             options: self.options.clone(),
             next: from,
             conn: None,
             turn: 0,
             trimmed_by: 0,
+        };
+        // One batch read ahead: each is about a read's budget (1 MiB).
+        let (batches, rx) = mpsc::channel(1);
+        Subscription {
+            batches: rx,
+            reader: tokio::spawn(reader.run(batches)),
         }
     }
 }
@@ -492,7 +498,34 @@ async fn read_response(reader: &mut FrameReader<LinkReader>) -> Result<Response,
 
 /// Committed entries as they commit. Survives replica failures by
 /// resubscribing elsewhere from the last seq it delivered.
+///
+/// The reading runs in a task of its own, so [`Subscription::next`] is
+/// cancel-safe: a caller may `select!` it against a timer that fires more
+/// often than a connection takes to open (a distant replica, a TLS
+/// handshake) without losing a batch or starting that connection over, and
+/// a replica that cannot be reached is reported after the client's deadline.
 pub struct Subscription {
+    batches: mpsc::Receiver<Result<ReadBatch, ClientError>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Subscription {
+    /// The next batch of committed entries (waits until there is one); an
+    /// error when no replica answered within the client's deadline, or when
+    /// every replica says the entries are trimmed. Reading goes on after an
+    /// error.
+    pub async fn next(&mut self) -> Result<ReadBatch, ClientError> {
+        self.batches.recv().await.unwrap_or(Err(ClientError::Closed))
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+struct SubscriptionReader {
     options: ClientOptions,
     next: Seq,
     conn: Option<Connection>,
@@ -501,9 +534,17 @@ pub struct Subscription {
     trimmed_by: usize,
 }
 
-impl Subscription {
-    /// The next batch of committed entries (waits until there is one).
-    pub async fn next(&mut self) -> Result<ReadBatch, ClientError> {
+impl SubscriptionReader {
+    async fn run(mut self, batches: mpsc::Sender<Result<ReadBatch, ClientError>>) {
+        loop {
+            let batch = self.next_batch().await;
+            if batches.send(batch).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn next_batch(&mut self) -> Result<ReadBatch, ClientError> {
         let started = Instant::now();
         loop {
             if self.conn.is_none() {

@@ -585,3 +585,81 @@ async fn appends_up_to_the_limit_commit_and_reads_keep_to_their_budget() {
         vec![medium.clone(), medium, largest, Bytes::from_static(b"after")]
     );
 }
+
+/// Forwards connections to `upstream` after holding each for `delay`: a
+/// replica far away, or slow to shake hands.
+async fn slow_proxy(upstream: SocketAddr, delay: Duration) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Waits for the subscription's next batch the way a memory node does:
+/// in a `select!` against a timer that fires every 20 ms (and drops the
+/// pending `next`), for at most `limit`.
+async fn next_under_a_fast_timer(
+    subscription: &mut memoir_journal::client::Subscription,
+    limit: Duration,
+) -> Option<Result<memoir_journal::client::ReadBatch, ClientError>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            batch = subscription.next() => return Some(batch),
+            _ = tick.tick() => {
+                if tokio::time::Instant::now() > deadline {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_polled_under_a_fast_timer_connects_through_a_slow_link() {
+    common::init_tracing();
+    let (cluster, client, leader) = Cluster::start_with_a_leader().await;
+    let seq = client.append(Bytes::from_static(b"far"), leader).await.unwrap();
+    // Every replica behind a link that takes 200 ms to open: longer than
+    // the timer's period, so a `next` that restarted its connection each
+    // time it was dropped would never connect.
+    let mut proxies = Vec::new();
+    for addr in &cluster.addrs {
+        proxies.push(slow_proxy(*addr, Duration::from_millis(200)).await.to_string());
+    }
+    let far = JournalClient::new(ClientOptions::new(proxies));
+    let mut subscription = far.subscribe(Seq(1));
+    let mut seen = Vec::new();
+    while !seen.contains(&seq) {
+        match next_under_a_fast_timer(&mut subscription, Duration::from_secs(20)).await {
+            Some(Ok(batch)) => seen.extend(batch.entries.into_iter().map(|(s, _)| s)),
+            Some(Err(e)) => panic!("subscription failed: {e}"),
+            None => panic!("no batch through the slow link within 20 s"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_journal_is_reported_after_the_deadline_under_a_fast_timer() {
+    common::init_tracing();
+    // Nothing listens there.
+    let mut options = ClientOptions::new(vec![free_addr().to_string()]);
+    options.deadline = Duration::from_millis(500);
+    let client = JournalClient::new(options);
+    let mut subscription = client.subscribe(Seq(1));
+    match next_under_a_fast_timer(&mut subscription, Duration::from_secs(10)).await {
+        Some(Err(e)) => assert!(e.to_string().contains("Connection refused"), "{e}"),
+        Some(Ok(batch)) => panic!("entries from nowhere: {batch:?}"),
+        None => panic!("an unreachable journal was never reported"),
+    }
+}
