@@ -800,18 +800,8 @@ async fn handle_request(
             return Ok(None);
         }
         RequestBody::FetchRaw { from, max_bytes } => {
-            let log = &ctx.shared.log;
             let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX).min(MAX_READ_BYTES);
-            let body = match log.read(from, max_bytes) {
-                Ok(entries) => ResponseBody::RawEntries {
-                    entries: entries.into_iter().map(|e| (e.seq, e.data)).collect(),
-                    last: log.next_seq().prev(),
-                },
-                Err(e) => ResponseBody::Error {
-                    kind: ErrorKind::Trimmed,
-                    message: e.to_string(),
-                },
-            };
+            let body = fetch_raw_off_runtime(ctx.shared.clone(), from, max_bytes).await;
             send(responses, id, body).await?;
             return Ok(None);
         }
@@ -941,6 +931,37 @@ async fn read_committed_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_b
             from,
         ),
     }
+}
+
+/// Raw entries from `from` for a follower catching up from this replica's
+/// disk, read on the blocking pool as `read_committed_off_runtime` does.
+/// Only a position outside the log is `Trimmed`: a read that failed (an I/O
+/// error, a corrupt batch) is `Unavailable`, so the follower asks again or
+/// elsewhere instead of taking the range for gone.
+async fn fetch_raw_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes: usize) -> ResponseBody {
+    let fetch = move || {
+        let log = &shared.log;
+        match log.read(from, max_bytes) {
+            Ok(entries) => ResponseBody::RawEntries {
+                entries: entries.into_iter().map(|e| (e.seq, e.data)).collect(),
+                last: log.next_seq().prev(),
+            },
+            Err(e @ Error::OutOfRange { .. }) => ResponseBody::Error {
+                kind: ErrorKind::Trimmed,
+                message: e.to_string(),
+            },
+            Err(e) => ResponseBody::Error {
+                kind: ErrorKind::Unavailable,
+                message: e.to_string(),
+            },
+        }
+    };
+    tokio::task::spawn_blocking(fetch)
+        .await
+        .unwrap_or_else(|e| ResponseBody::Error {
+            kind: ErrorKind::Unavailable,
+            message: format!("reading the log failed: {e}"),
+        })
 }
 
 async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses: mpsc::Sender<Response>) {
