@@ -11,6 +11,10 @@ use memoir_journal::segment::{list_segments, read_file};
 /// Prints one line per segment and verifies every batch (both checksums and
 /// the entry framing). Exits non-zero if anything is damaged. Never writes.
 pub fn segments(dir: &Path, show_entries: bool) -> anyhow::Result<ExitCode> {
+    // A journal replica's data directory keeps its segments in `log/`:
+    // take either.
+    let nested = dir.join("log");
+    let dir = if nested.is_dir() { nested.as_path() } else { dir };
     let files = list_segments(dir).with_context(|| format!("listing {}", dir.display()))?;
     if files.is_empty() {
         println!("no segments in {}", dir.display());

@@ -58,7 +58,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Inspect {
-    /// Every journal segment in DIR: range, batches, and any damage with its offset.
+    /// Every journal segment in DIR (a replica's data directory or its
+    /// `log/`): range, batches, and any damage with its offset.
     Segments {
         dir: PathBuf,
         /// Also print every entry's seq and length.
