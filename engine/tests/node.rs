@@ -454,8 +454,14 @@ async fn connection_commands_limits_and_wait() {
 async fn a_write_up_to_the_journal_record_bound_commits_and_a_larger_one_is_refused() {
     const MAX_WRITE_BYTES: usize = 12 << 20;
     let journal = start_journal().await;
-    let a = start_node(&journal, Duration::ZERO).await;
-    wait_for("a primary", Duration::from_secs(10), || a.role() == Role::Primary).await;
+    // Renewals commit behind the 12 MiB record, flushed on three replicas
+    // of one disk in a debug build: the tests' 300 ms lease can run out
+    // meanwhile (CI saw it once), and this test is not about leases.
+    let mut config = NodeConfig::new(journal.addrs(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.lease = Duration::from_secs(2);
+    config.lease_margin = Duration::from_millis(500);
+    let a = MemoryNode::start(config).await.unwrap();
+    wait_for("a primary", Duration::from_secs(20), || a.role() == Role::Primary).await;
     let mut con = connect(&a).await;
 
     // Each argument counts its length plus 8: SET, the key and the value.
