@@ -40,6 +40,11 @@ const MAX_READ_BYTES: usize = 16 << 20;
 /// length, rounded up.
 const ENTRY_READ_OVERHEAD: usize = 16;
 
+/// The budget a read request asks for, capped at `MAX_READ_BYTES`.
+fn read_budget(max_bytes: u64) -> usize {
+    usize::try_from(max_bytes).unwrap_or(usize::MAX).min(MAX_READ_BYTES)
+}
+
 /// Everything one replica needs to run.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
@@ -785,7 +790,7 @@ async fn handle_request(
         RequestBody::SetLeader { new, expected } => Command::SetLeader { new, expected },
         RequestBody::Trim { before } => Command::Trim { before },
         RequestBody::Read { from, max_bytes } => {
-            let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX).min(MAX_READ_BYTES);
+            let max_bytes = read_budget(max_bytes);
             let (body, _) = read_committed_off_runtime(ctx.shared.clone(), from, max_bytes).await;
             send(responses, id, body).await?;
             return Ok(None);
@@ -800,7 +805,7 @@ async fn handle_request(
             return Ok(None);
         }
         RequestBody::FetchRaw { from, max_bytes } => {
-            let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX).min(MAX_READ_BYTES);
+            let max_bytes = read_budget(max_bytes);
             let body = fetch_raw_off_runtime(ctx.shared.clone(), from, max_bytes).await;
             send(responses, id, body).await?;
             return Ok(None);
@@ -909,37 +914,46 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
     (body, next)
 }
 
-/// [`read_committed_from`], on the blocking pool when it reads the disk. A
-/// read behind the in-memory tail (megabytes at a time for a subscriber
-/// catching up, such as the snapshot service after a snapshot) would, on a
-/// runtime thread, hold up the raft messages and appends that share that
-/// thread. A read at the tail, where subscribers spend their time, finds
-/// its batches in memory (`Log::in_memory`, the test the raft storage makes
-/// for the same choice) and needs no hop; the tail is the newest batches,
-/// so everything after `from` is in memory too.
-async fn read_committed_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
+/// Runs `read`, a read of the log from `from`, on tokio's blocking pool
+/// when it reads the disk. A read behind the in-memory tail (megabytes at a
+/// time for a subscriber catching up, such as the snapshot service after a
+/// snapshot, or a far-behind follower's `FetchRaw`) would, on a runtime
+/// thread, hold up the raft messages and appends that share that thread. A
+/// read at the tail, where subscribers spend their time, finds its batches
+/// in memory (`Log::in_memory`, the test the raft storage makes for the
+/// same choice) and needs no hop; the tail is the newest batches, so
+/// everything after `from` is in memory too. `Err` if the blocking task
+/// failed.
+async fn read_log_off_runtime<T: Send + 'static>(
+    shared: Arc<ReplicaShared>,
+    from: Seq,
+    read: impl FnOnce(&ReplicaShared) -> T + Send + 'static,
+) -> std::result::Result<T, ResponseBody> {
     if from >= shared.log.next_seq() || shared.log.in_memory(from) {
-        return read_committed_from(&shared, from, max_bytes);
+        return Ok(read(&shared));
     }
-    match tokio::task::spawn_blocking(move || read_committed_from(&shared, from, max_bytes)).await {
-        Ok(read) => read,
-        Err(e) => (
-            ResponseBody::Error {
-                kind: ErrorKind::Unavailable,
-                message: format!("reading the log failed: {e}"),
-            },
-            from,
-        ),
-    }
+    tokio::task::spawn_blocking(move || read(&shared))
+        .await
+        .map_err(|e| ResponseBody::Error {
+            kind: ErrorKind::Unavailable,
+            message: format!("reading the log failed: {e}"),
+        })
+}
+
+/// [`read_committed_from`], off the runtime when it reads the disk.
+async fn read_committed_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
+    read_log_off_runtime(shared, from, move |shared| read_committed_from(shared, from, max_bytes))
+        .await
+        .unwrap_or_else(|failed| (failed, from))
 }
 
 /// Raw entries from `from` for a follower catching up from this replica's
-/// disk, read on the blocking pool as `read_committed_off_runtime` does.
-/// Only a position outside the log is `Trimmed`: a read that failed (an I/O
-/// error, a corrupt batch) is `Unavailable`, so the follower asks again or
-/// elsewhere instead of taking the range for gone.
+/// disk, off the runtime when it reads the disk. Only a position outside
+/// the log is `Trimmed`: a read that failed (an I/O error, a corrupt batch)
+/// is `Unavailable`, so the follower asks again or elsewhere instead of
+/// taking the range for gone.
 async fn fetch_raw_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes: usize) -> ResponseBody {
-    let fetch = move || {
+    let fetch = move |shared: &ReplicaShared| {
         let log = &shared.log;
         match log.read(from, max_bytes) {
             Ok(entries) => ResponseBody::RawEntries {
@@ -956,12 +970,9 @@ async fn fetch_raw_off_runtime(shared: Arc<ReplicaShared>, from: Seq, max_bytes:
             },
         }
     };
-    tokio::task::spawn_blocking(fetch)
+    read_log_off_runtime(shared, from, fetch)
         .await
-        .unwrap_or_else(|e| ResponseBody::Error {
-            kind: ErrorKind::Unavailable,
-            message: format!("reading the log failed: {e}"),
-        })
+        .unwrap_or_else(|failed| failed)
 }
 
 async fn subscription(shared: Arc<ReplicaShared>, id: u64, from: Seq, responses: mpsc::Sender<Response>) {

@@ -109,8 +109,15 @@ type AppendFuture = Pin<Box<dyn Future<Output = Result<Seq, ClientError>> + Send
 /// -P 1 averaged 10,981 req/s with 2 and 13,144 with 4 (four runs each);
 /// -P 16, 168,900 and 179,600 (three runs each).
 const MAX_APPENDS_IN_FLIGHT: usize = 4;
-/// A merged record stops growing here (the journal takes up to 64 MiB).
+/// A merged record stops growing here (the journal takes up to 16 MiB).
 const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// What an effect's arguments weigh in a batch and in its journal record
+/// (each argument with a few bytes of framing). The one measure for the
+/// execution thread's batches and write bound and for merged records here.
+pub(crate) fn effect_bytes(argv: &[bytes::Bytes]) -> usize {
+    argv.iter().map(|a| a.len() + 8).sum()
+}
 
 /// Consecutive sealed batches merged into one record: applying it applies
 /// them in order, all or nothing.
@@ -140,12 +147,7 @@ impl Merged {
         );
         self.last_batch = sealed.batch;
         self.batches += 1;
-        self.bytes += sealed
-            .ops
-            .iter()
-            .flat_map(|op| &op.argv)
-            .map(|a| a.len() + 8)
-            .sum::<usize>();
+        self.bytes += sealed.ops.iter().map(|op| effect_bytes(&op.argv)).sum::<usize>();
         self.ops.extend(sealed.ops);
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use super::acl;
-use super::commit::{CommitState, SealedBatch};
+use super::commit::{effect_bytes, CommitState, SealedBatch};
 use super::connection::ConnControl;
 use super::limits::OutputLimits;
 use super::role::RoleCommand;
@@ -1130,12 +1130,6 @@ impl Outcome {
             ..Outcome::reply(last)
         }
     }
-}
-
-/// What a write's arguments weigh in a batch and in its journal record (an
-/// effect carries its arguments, each with a few bytes of framing).
-fn effect_bytes(argv: &[Bytes]) -> usize {
-    argv.iter().map(|a| a.len() + 8).sum()
 }
 
 fn write_too_large(bytes: usize) -> Reply {
