@@ -36,10 +36,13 @@ use self::value::Value;
 use crate::commands::{self, Clock, CommandKind, Effect, ExecCtx};
 use crate::resp::Reply;
 
-/// Keys sampled per round of active expiry; another round follows while
-/// more than a quarter of a round had expired (Redis's
-/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP` and its stale-key threshold).
+/// Keys sampled per round of active expiry (Redis's
+/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
 const EXPIRE_SAMPLE_PER_ROUND: usize = 20;
+/// Another round of a database follows while more than this percentage of
+/// the last round had expired (Redis 7's `active-expire-effort` 1 value of
+/// `config_cycle_acceptable_stale`).
+const EXPIRE_ACCEPTABLE_STALE_PERCENT: usize = 10;
 
 pub struct Keyspace {
     dbs: Vec<Db>,
@@ -51,6 +54,16 @@ pub struct Keyspace {
     /// The database active expiry starts with next time, so that a busy
     /// database does not starve the others of samples.
     expire_next_db: usize,
+}
+
+/// What one call of [`Keyspace::active_expire_cycle`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireCycle {
+    pub sampled: usize,
+    pub deleted: usize,
+    /// The sample bound stopped the cycle while a database was still stale
+    /// (or before every database was visited): another call has work.
+    pub more: bool,
 }
 
 /// Key lookups and expirations since start (or CONFIG RESETSTAT), for
@@ -215,17 +228,26 @@ impl Keyspace {
 
     /// One cycle of active expiry at `now_ms`: samples keys with a TTL,
     /// deletes the expired ones, and pushes one `DEL key` effect per
-    /// deleted key. Samples at most `max_keys_sampled` keys; returns how
-    /// many were deleted.
-    pub fn active_expire_cycle(&mut self, now_ms: i64, effects: &mut Vec<Effect>, max_keys_sampled: usize) -> usize {
+    /// deleted key. A database is sampled in rounds until a round finds at
+    /// most 10% of its keys stale; the cycle stops early after
+    /// `max_keys_sampled` samples, so the caller can bound its time and the
+    /// size of the effects, and call again while [`ExpireCycle::more`].
+    pub fn active_expire_cycle(
+        &mut self,
+        now_ms: i64,
+        effects: &mut Vec<Effect>,
+        max_keys_sampled: usize,
+    ) -> ExpireCycle {
         let databases = self.dbs.len();
-        let mut sampled = 0;
-        let mut deleted = 0;
+        let mut cycle = ExpireCycle::default();
+        let start = self.expire_next_db;
         for step in 0..databases {
-            if sampled >= max_keys_sampled {
+            if cycle.sampled >= max_keys_sampled {
+                // Databases left unvisited this time.
+                cycle.more = true;
                 break;
             }
-            let index = (self.expire_next_db + step) % databases;
+            let index = (start + step) % databases;
             self.expire_next_db = (index + 1) % databases;
             let Some(db) = self.dbs.get_mut(index) else {
                 continue;
@@ -233,7 +255,7 @@ impl Keyspace {
             let db_number = u32::try_from(index).unwrap_or(u32::MAX);
             loop {
                 let round = EXPIRE_SAMPLE_PER_ROUND
-                    .min(max_keys_sampled - sampled)
+                    .min(max_keys_sampled - cycle.sampled)
                     .min(db.volatile_len());
                 if round == 0 {
                     break;
@@ -243,7 +265,7 @@ impl Keyspace {
                     let Some((pos, expire_at)) = db.random_volatile(&mut self.rng) else {
                         break;
                     };
-                    sampled += 1;
+                    cycle.sampled += 1;
                     if expire_at <= now_ms {
                         if let Some((key, _)) = db.remove_at(pos) {
                             effects.push(Effect {
@@ -254,15 +276,25 @@ impl Keyspace {
                         }
                     }
                 }
-                deleted += expired;
+                cycle.deleted += expired;
                 self.stats.expired_keys += expired as u64;
-                // Another round only while more than 25% were stale.
-                if expired * 4 <= round || sampled >= max_keys_sampled {
+                if expired * 100 <= round * EXPIRE_ACCEPTABLE_STALE_PERCENT {
+                    break;
+                }
+                if cycle.sampled >= max_keys_sampled {
+                    // Stopped while this database was still stale. The
+                    // next call starts with the database after it, as
+                    // Redis's cycle does, so one busy database cannot
+                    // starve the others; it comes round again.
+                    cycle.more = true;
                     break;
                 }
             }
+            if cycle.more {
+                break;
+            }
         }
-        deleted
+        cycle
     }
 
     /// The dataset digest (see [`digest`]): all zeros when empty.

@@ -146,7 +146,10 @@ impl Harness {
     /// One active expiry cycle on the primary, its effects applied.
     pub fn active_expire(&mut self, max_sampled: usize) -> usize {
         let mut effects = Vec::new();
-        let deleted = self.primary.active_expire_cycle(self.now_ms, &mut effects, max_sampled);
+        let deleted = self
+            .primary
+            .active_expire_cycle(self.now_ms, &mut effects, max_sampled)
+            .deleted;
         assert_eq!(deleted, effects.len());
         self.apply_to_replica(&effects);
         self.last_effects = effects;
