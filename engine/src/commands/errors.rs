@@ -38,6 +38,20 @@ impl CmdError {
     pub const OVERFLOW: CmdError = CmdError::Static(OVERFLOW);
     pub const NOT_POSITIVE: CmdError = CmdError::Static(NOT_POSITIVE);
 
+    /// Refuses a write whose effects would weigh `bytes`
+    /// ([`super::effect_bytes`]) when the command may add at most `room`
+    /// to its journal record ([`super::ExecCtx::effect_room`]). Checked
+    /// before the write changes anything, so a refused write leaves no
+    /// trace.
+    pub fn admit_effects(bytes: usize, room: usize) -> Result<(), CmdError> {
+        if bytes <= room {
+            return Ok(());
+        }
+        Err(CmdError::Text(format!(
+            "ERR write of {bytes} bytes exceeds the largest write the journal takes ({room} bytes)"
+        )))
+    }
+
     /// The reply for this error raised by command `name` (lower case).
     pub fn into_reply(self, name: &str) -> Reply {
         match self {

@@ -426,6 +426,7 @@ fn with_db<R>(
         db: index,
         clock: ctx.clock,
         effects: &mut *ctx.effects,
+        effect_room: ctx.effect_room,
     };
     let mut db = ks.access(&mut other).ok_or(CmdError::Static(DB_OUT_OF_RANGE))?;
     Ok(f(&mut db))

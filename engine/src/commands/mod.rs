@@ -111,6 +111,14 @@ pub enum Clock {
     Apply,
 }
 
+/// What an effect's arguments weigh in a batch and in its journal record
+/// (each argument with a few bytes of framing). The one measure for the
+/// execution thread's batches and write bound, for merged records, and for
+/// [`ExecCtx::effect_room`].
+pub fn effect_bytes(argv: &[Bytes]) -> usize {
+    argv.iter().map(|a| a.len() + 8).sum()
+}
+
 /// One deterministic write, as Redis would propagate it to a replica:
 /// relative expiry made absolute, SPOP as SREM, INCRBYFLOAT as SET, etc.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +133,13 @@ pub struct ExecCtx<'a> {
     pub clock: Clock,
     /// Effects of this command are pushed here (empty for a pure read).
     pub effects: &'a mut Vec<Effect>,
+    /// The most effect bytes ([`effect_bytes`]) this command may push: its
+    /// effects become one journal record, which has a size limit. The
+    /// node checks a write's arguments against its bound before running
+    /// it; a write whose effects outgrow its arguments (`SORT ... STORE`,
+    /// `SPOP` with a count) checks this before it changes anything.
+    /// `usize::MAX` where nothing bounds it (applying effects, tests).
+    pub effect_room: usize,
 }
 
 impl CommandSpec {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use hashbrown::HashSet;
 
 use super::args;
+use super::effect_bytes;
 use super::errors::{CmdError, CmdResult};
 use crate::keyspace::access::DbAccess;
 use crate::keyspace::random::FastRng;
@@ -136,6 +137,7 @@ pub fn spop(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
             Reply::Null
         });
     };
+    let room = db.effect_room();
     let (value, rng) = db.value_and_rng(pos);
     let set = value.and_then(SetValue::of_mut).ok_or(CmdError::WRONG_TYPE)?;
     let wanted = requested.unwrap_or(1);
@@ -152,6 +154,15 @@ pub fn spop(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
         .iter()
         .filter_map(|&at| set.at(at).map(|member| member.to_bytes()))
         .collect();
+    if !whole_set {
+        // Journaled as `SREM key popped...`: refuse it before removing
+        // anything if that cannot fit in one record.
+        let members: usize = popped.iter().map(|m| m.len() + 8).sum();
+        CmdError::admit_effects(
+            effect_bytes(&[Bytes::from_static(b"SREM"), key.clone()]) + members,
+            room,
+        )?;
+    }
     for member in &popped {
         set.remove(member);
     }

@@ -13,6 +13,7 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 
 use super::args::{self, is};
+use super::effect_bytes;
 use super::errors::{CmdError, CmdResult};
 use crate::keyspace::access::DbAccess;
 use crate::keyspace::hash::HashValue;
@@ -369,6 +370,16 @@ fn sort_generic(db: &mut DbAccess<'_>, argv: &[Bytes], read_only: bool) -> CmdRe
     let stored = output.len();
     if stored > 0 {
         let existed = db.lookup(target).is_some();
+        // The result is journaled as itself: refuse it before storing if
+        // it cannot fit in one record.
+        let values: usize = output.iter().map(|v| v.as_ref().map_or(0, Bytes::len) + 8).sum();
+        let delete = if existed {
+            effect_bytes(&[Bytes::from_static(b"DEL"), target.clone()])
+        } else {
+            0
+        };
+        let bytes = effect_bytes(&[Bytes::from_static(b"RPUSH"), target.clone()]) + values + delete;
+        CmdError::admit_effects(bytes, db.effect_room())?;
         let mut list = ListValue::new();
         let mut effect = Vec::with_capacity(stored + 2);
         effect.push(Bytes::from_static(b"RPUSH"));

@@ -39,6 +39,8 @@ pub struct DbAccess<'a> {
     rng: &'a mut FastRng,
     stats: &'a mut AccessStats,
     count_reads: bool,
+    /// See [`crate::commands::ExecCtx::effect_room`].
+    effect_room: usize,
 }
 
 impl<'a> DbAccess<'a> {
@@ -59,7 +61,19 @@ impl<'a> DbAccess<'a> {
             rng,
             stats,
             count_reads,
+            effect_room: usize::MAX,
         }
+    }
+
+    pub(super) fn with_effect_room(mut self, room: usize) -> Self {
+        self.effect_room = room;
+        self
+    }
+
+    /// The most effect bytes this command may push
+    /// ([`crate::commands::ExecCtx::effect_room`]).
+    pub fn effect_room(&self) -> usize {
+        self.effect_room
     }
 
     /// The time commands measure relative expiry from. Applying effects

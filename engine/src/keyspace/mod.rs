@@ -173,15 +173,18 @@ impl Keyspace {
         let db = self.dbs.get_mut(ctx.db)?;
         // Applying the primary's effects is not a client's lookup.
         let count_reads = self.count_reads && !matches!(ctx.clock, Clock::Apply);
-        Some(DbAccess::new(
-            db,
-            index,
-            ctx.clock,
-            &mut *ctx.effects,
-            &mut self.rng,
-            &mut self.stats,
-            count_reads,
-        ))
+        Some(
+            DbAccess::new(
+                db,
+                index,
+                ctx.clock,
+                &mut *ctx.effects,
+                &mut self.rng,
+                &mut self.stats,
+                count_reads,
+            )
+            .with_effect_room(ctx.effect_room),
+        )
     }
 
     /// Whether the next commands' lookups count as keyspace hits/misses.
@@ -212,6 +215,7 @@ impl Keyspace {
             db: usize::try_from(effect.db).unwrap_or(usize::MAX),
             clock: Clock::Apply,
             effects: &mut discarded,
+            effect_room: usize::MAX,
         };
         let reply = match spec.kind {
             CommandKind::Data(_) => commands::execute(spec, self, &mut ctx, &effect.argv),

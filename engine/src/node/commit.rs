@@ -112,13 +112,6 @@ const MAX_APPENDS_IN_FLIGHT: usize = 4;
 /// A merged record stops growing here (the journal takes up to 16 MiB).
 const MAX_RECORD_BYTES: usize = 1 << 20;
 
-/// What an effect's arguments weigh in a batch and in its journal record
-/// (each argument with a few bytes of framing). The one measure for the
-/// execution thread's batches and write bound and for merged records here.
-pub(crate) fn effect_bytes(argv: &[bytes::Bytes]) -> usize {
-    argv.iter().map(|a| a.len() + 8).sum()
-}
-
 /// Consecutive sealed batches merged into one record: applying it applies
 /// them in order, all or nothing.
 struct Merged {
@@ -147,7 +140,11 @@ impl Merged {
         );
         self.last_batch = sealed.batch;
         self.batches += 1;
-        self.bytes += sealed.ops.iter().map(|op| effect_bytes(&op.argv)).sum::<usize>();
+        self.bytes += sealed
+            .ops
+            .iter()
+            .map(|op| crate::commands::effect_bytes(&op.argv))
+            .sum::<usize>();
         self.ops.extend(sealed.ops);
     }
 }

@@ -19,11 +19,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use super::acl;
-use super::commit::{effect_bytes, CommitState, SealedBatch};
+use super::commit::{CommitState, SealedBatch};
 use super::connection::ConnControl;
 use super::limits::OutputLimits;
 use super::role::RoleCommand;
 use super::shared::{NodeShared, Role};
+use crate::commands::effect_bytes;
 use crate::commands::{self, flags, Clock, CommandKind, CommandSpec, Effect, ExecCtx};
 use crate::error::{Error, Result};
 use crate::keyspace::Keyspace;
@@ -51,10 +52,12 @@ const MAX_BATCH_BYTES: usize = 1 << 20;
 /// the rest of its batch (sealed at the first command boundary past
 /// `MAX_BATCH_BYTES`) and the batches merged before it (`commit.rs`, up to
 /// 1 MiB); 4 MiB are left for those and the encoding. A larger write is
-/// refused before it runs (Redis takes up to proto-max-bulk-len). A write
-/// whose effects outgrow its arguments past the append limit (SORT ...
-/// STORE of a huge list, a script) fails in the journal instead, and the
-/// primary steps down: nothing acknowledged is lost.
+/// refused before it runs (Redis takes up to proto-max-bulk-len). The two
+/// writes whose effects outgrow their arguments (`SORT ... STORE`, `SPOP`
+/// with a count) check their effects against the same bound, shared by
+/// everything one EXEC writes (`ExecCtx::effect_room`), before they change
+/// anything. (Until 2026-11-27 such a write failed in the journal and the
+/// primary stepped down.)
 pub(crate) const MAX_WRITE_BYTES: usize = memoir_journal::MAX_APPEND_BYTES - (4 << 20);
 const MAX_MESSAGES_PER_STEP: usize = 512;
 /// Active expiry runs once per tick (100 ms, Redis's `hz` 10) for at most
@@ -368,6 +371,9 @@ pub(crate) struct Exec {
     self_tx: Option<mpsc::WeakSender<ExecMsg>>,
     /// Running the commands of an EXEC (blocking commands do not block).
     in_exec: bool,
+    /// Effect bytes the running EXEC has produced so far: its effects are
+    /// one journal record, so they share one bound (`MAX_WRITE_BYTES`).
+    exec_effect_bytes: usize,
     pubsub: pubsub::Registry,
     admin: admin::AdminState,
     pause: pause::PauseState,
@@ -414,6 +420,7 @@ impl Exec {
             runtime: None,
             self_tx: None,
             in_exec: false,
+            exec_effect_bytes: 0,
             pubsub: pubsub::Registry::default(),
             admin: admin::AdminState::new(&shared),
             pause: pause::PauseState::default(),
@@ -920,6 +927,7 @@ impl Exec {
                 db,
                 clock,
                 effects: &mut effects,
+                effect_room: MAX_WRITE_BYTES.saturating_sub(if self.in_exec { self.exec_effect_bytes } else { 0 }),
             };
             handler(&mut self.ks, &mut ctx, argv)
         };
@@ -929,7 +937,11 @@ impl Exec {
                 barrier = self.next_batch;
                 for effect in effects.drain(..) {
                     self.track_effect(&effect, barrier);
-                    self.open_bytes += effect_bytes(&effect.argv);
+                    let bytes = effect_bytes(&effect.argv);
+                    self.open_bytes += bytes;
+                    if self.in_exec {
+                        self.exec_effect_bytes += bytes;
+                    }
                     self.open.push(effect.into());
                 }
             } else {
@@ -1388,5 +1400,76 @@ mod tests {
         assert!(first_tick > 1000, "the first tick deleted only {first_tick}");
         assert_eq!(deleted.len(), keys);
         assert_eq!(exec.ks.dbsize(0), 0);
+    }
+
+    fn words(words: &[&str]) -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::from(w.to_string())).collect()
+    }
+
+    fn is_too_large(reply: &Reply) -> bool {
+        matches!(reply, Reply::Error(text) if text.starts_with("ERR write of "))
+    }
+
+    #[test]
+    fn a_write_whose_effects_outgrow_one_journal_record_is_refused_before_it_changes_anything() {
+        let (mut exec, mut batches, mut replies) = primary_exec();
+        // 14 elements of 1 MiB, added 7 at a time: each write is under the
+        // bound, but a copy of all of them is over it.
+        let element = |i: u8| Bytes::from(vec![b'a' + i; 1 << 20]);
+        for half in 0..2u8 {
+            let mut rpush = words(&["RPUSH", "l"]);
+            let mut sadd = words(&["SADD", "s"]);
+            for i in 0..7 {
+                rpush.push(element(half * 7 + i));
+                sadd.push(element(half * 7 + i));
+            }
+            run(&mut exec, &mut replies, vec![rpush, sadd]);
+            exec.seal();
+            while batches.try_recv().is_ok() {}
+        }
+
+        let items = run(
+            &mut exec,
+            &mut replies,
+            vec![
+                words(&["SORT", "l", "BY", "nosort", "STORE", "d"]),
+                words(&["EXISTS", "d"]),
+                words(&["SPOP", "s", "13"]),
+                words(&["SCARD", "s"]),
+            ],
+        );
+        assert!(is_too_large(&items[0].reply), "{:?}", items[0].reply);
+        assert_eq!(items[1].reply, Reply::Integer(0));
+        assert!(is_too_large(&items[2].reply), "{:?}", items[2].reply);
+        assert_eq!(items[3].reply, Reply::Integer(14));
+        exec.seal();
+        assert!(batches.try_recv().is_err(), "nothing goes to the journal");
+
+        // The effects of one EXEC share the bound: the second half-copy
+        // does not fit beside the first, and fails alone (a runtime error
+        // inside EXEC, as in Redis); the first is written.
+        let items = run(
+            &mut exec,
+            &mut replies,
+            vec![
+                words(&["MULTI"]),
+                words(&["SORT", "l", "BY", "nosort", "LIMIT", "0", "7", "STORE", "d1"]),
+                words(&["SORT", "l", "BY", "nosort", "LIMIT", "7", "7", "STORE", "d2"]),
+                words(&["EXEC"]),
+            ],
+        );
+        let Reply::Array(results) = &items[3].reply else {
+            panic!("EXEC answered {:?}", items[3].reply);
+        };
+        assert_eq!(results[0], Reply::Integer(7));
+        assert!(is_too_large(&results[1]), "{:?}", results[1]);
+        exec.seal();
+        let batch = batches.try_recv().expect("the first copy");
+        assert_eq!(batch.ops.len(), 1);
+        assert_eq!(batch.ops[0].argv[..2], words(&["RPUSH", "d1"])[..]);
+
+        // Popping the whole set is journaled as a DEL, whatever its size.
+        let items = run(&mut exec, &mut replies, vec![words(&["SPOP", "s", "14"])]);
+        assert!(matches!(&items[0].reply, Reply::Set(members) if members.len() == 14));
     }
 }

@@ -67,6 +67,7 @@ impl Harness {
                     db: self.db,
                     clock: Clock::Primary { now_ms: self.now_ms },
                     effects: &mut effects,
+                    effect_room: usize::MAX,
                 };
                 commands::execute(spec, &mut self.primary, &mut ctx, &argv)
             }
@@ -75,6 +76,7 @@ impl Harness {
                     db: self.db,
                     clock: Clock::Primary { now_ms: self.now_ms },
                     effects: &mut effects,
+                    effect_room: usize::MAX,
                 };
                 commands::swapdb(&mut self.primary, &mut ctx, &argv)
             }
@@ -103,6 +105,7 @@ impl Harness {
             db: self.db,
             clock: Clock::Replica { now_ms: self.now_ms },
             effects: &mut effects,
+            effect_room: usize::MAX,
         };
         let reply = commands::execute(spec, &mut self.replica, &mut ctx, &argv);
         assert!(effects.is_empty(), "a replica read produced effects {effects:?}");

@@ -262,6 +262,7 @@ impl Exec {
         let mut barrier = 0;
         let mut close = false;
         self.in_exec = true;
+        self.exec_effect_bytes = 0;
         for argv in tx.queued {
             // ACL rules may have changed since the command was queued.
             let outcome = match (commands::lookup(&argv[0]), self.exec_time_refusal(conn, &argv)) {
