@@ -15,6 +15,9 @@ use rand::{Rng, SeedableRng};
 use support::{seed, Cluster, MemoryNodes};
 
 const LEASE_MS: u64 = 400;
+/// How long the cluster gets to recover from a fault before progress is
+/// required.
+const SETTLE: Duration = Duration::from_millis(2500);
 
 /// What the load generators learned.
 #[derive(Default)]
@@ -130,7 +133,9 @@ async fn check(nodes: &MemoryNodes, history: &History) {
     );
 }
 
-async fn run_load_with_fault(test: &str, fault: impl FnOnce(&mut Cluster, &mut MemoryNodes, usize)) {
+/// Runs the load, injects `fault`, waits `settle` for the cluster to
+/// recover, and checks that writes go on and none acknowledged was lost.
+async fn run_load_with_fault(test: &str, settle: Duration, fault: impl FnOnce(&mut Cluster, &mut MemoryNodes, usize)) {
     let seed = seed(test);
     let mut cluster = Cluster::start();
     let mut nodes = MemoryNodes::start(&cluster, 2, LEASE_MS);
@@ -144,7 +149,7 @@ async fn run_load_with_fault(test: &str, fault: impl FnOnce(&mut Cluster, &mut M
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     tokio::time::sleep(Duration::from_millis(rng.gen_range(800..1500))).await;
     fault(&mut cluster, &mut nodes, first);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(settle).await;
     let progress_after = history.lock().unwrap().incr_acked;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::SeqCst);
@@ -162,14 +167,35 @@ async fn run_load_with_fault(test: &str, fault: impl FnOnce(&mut Cluster, &mut M
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_primary_under_load_loses_no_acknowledged_write() {
-    run_load_with_fault("kill_9_of_the_primary", |_, nodes, primary| nodes.kill(primary)).await;
+    run_load_with_fault("kill_9_of_the_primary", SETTLE, |_, nodes, primary| nodes.kill(primary)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_a_journal_replica_under_load_loses_no_acknowledged_write() {
-    run_load_with_fault("kill_9_of_a_journal_replica", |cluster, _, _| {
+    run_load_with_fault("kill_9_of_a_journal_replica", SETTLE, |cluster, _, _| {
         // Replica 1 is as likely as any to be the raft leader.
         cluster.kill(1);
+    })
+    .await;
+}
+
+/// Every journal replica is killed and restarted (a power cut; a full disk
+/// freed and the replicas started again). The memory nodes wait without
+/// serving, then serve again once the journal is back, with every
+/// acknowledged write. Until 2026-12-06 a node that asked a restarting
+/// replica whether it had caught up compared its log checksum with the
+/// replica's, still at seq 0, and refused to serve for good (MASTERDOWN).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_journal_replica_restarting_under_load_loses_no_acknowledged_write() {
+    run_load_with_fault("every_journal_replica_restarts", SETTLE * 3, |cluster, _, _| {
+        for id in 1..=3 {
+            cluster.kill(id);
+        }
+        // Long enough for the primary's lease to run out.
+        std::thread::sleep(Duration::from_millis(LEASE_MS * 2));
+        for id in 1..=3 {
+            cluster.spawn(id);
+        }
     })
     .await;
 }

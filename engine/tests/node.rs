@@ -491,3 +491,71 @@ async fn a_write_up_to_the_journal_record_bound_commits_and_a_larger_one_is_refu
     );
     assert_eq!(incr(&mut con).await, 1);
 }
+
+/// One snapshot, claiming a seq the journal has not reached: what a node
+/// meets when the journal replica it asks is restarting (its applied end
+/// back at its last checkpoint) or cut off behind it.
+struct SnapshotAheadOfTheJournal;
+
+impl memoir_engine::SnapshotSource for SnapshotAheadOfTheJournal {
+    fn load_newest(
+        &self,
+        databases: usize,
+        _progress: &mut dyn FnMut(memoir_engine::LoadProgress),
+    ) -> Result<Option<memoir_engine::LoadedSnapshot>, String> {
+        Ok(Some(memoir_engine::LoadedSnapshot {
+            keyspace: memoir_engine::keyspace::Keyspace::new(databases),
+            seq: memoir_journal::Seq(1_000_000),
+            id: "ahead".into(),
+            log_checksum: 0x5eed,
+        }))
+    }
+
+    fn request_snapshot(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn summary(&self) -> memoir_engine::SnapshotSummary {
+        memoir_engine::SnapshotSummary::default()
+    }
+}
+
+/// The journal's running checksum through an earlier seq than the node's
+/// position vouches for nothing: the node waits (LOADING) for the journal
+/// to reach it. Until 2026-12-06 it compared the two anyway and refused to
+/// serve for good (MASTERDOWN), which `memoir dev` showed when restarted
+/// over a long journal: both nodes loaded their snapshot before the
+/// journal replicas had replayed their logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_ahead_of_the_journal_waits_for_it_instead_of_halting() {
+    let (journal, primary) = node_common::primary().await;
+    let mut writer = connect(&primary).await;
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut writer)
+        .await
+        .unwrap();
+
+    let mut config = NodeConfig::new(journal.addrs(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.lease = LEASE;
+    config.lease_margin = LEASE / 4;
+    config.can_lead = false;
+    config.snapshots = memoir_engine::Snapshots(Some(std::sync::Arc::new(SnapshotAheadOfTheJournal)));
+    let ahead = MemoryNode::start(config).await.unwrap();
+    // Many rounds of "have I caught up?" against the journal.
+    tokio::time::sleep(LEASE * 6).await;
+    let mut reader = connect(&ahead).await;
+    let refused = redis::cmd("GET")
+        .arg("k")
+        .query_async::<Option<String>>(&mut reader)
+        .await
+        .expect_err("a node that has not caught up serves nothing");
+    assert_eq!(
+        refused.kind(),
+        redis::ErrorKind::BusyLoadingError,
+        "still waiting (LOADING), not halted: {refused}"
+    );
+    ahead.shutdown().await;
+    primary.shutdown().await;
+}

@@ -158,6 +158,36 @@ struct Observed {
     released: bool,
 }
 
+/// What a journal replica's running log checksum says of this node's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChecksumVerdict {
+    /// The same log.
+    Equal,
+    /// The replica that answered has applied less than this node (it is
+    /// restarting, or was cut off): its checksum is for an earlier point
+    /// and vouches for nothing. Until 2026-12-06 it was compared anyway,
+    /// and a node that met a restarting journal halted for good on a
+    /// divergence that was not there.
+    JournalBehind,
+    /// This node's data is not the journal's log.
+    Differs,
+}
+
+/// Compares this node's running checksum through `position` (the last
+/// seq it has applied) with a journal replica's. A checksum through a
+/// later seq is comparable: a replica hands it out only once its read has
+/// looked at every position in between, and positions it skipped are not
+/// records, which do not change the chain.
+fn checksum_verdict(position: Seq, ours: u32, journal: LogChecksum) -> ChecksumVerdict {
+    if journal.through < position {
+        ChecksumVerdict::JournalBehind
+    } else if journal.value == ours {
+        ChecksumVerdict::Equal
+    } else {
+        ChecksumVerdict::Differs
+    }
+}
+
 /// Follows the journal from `next`, applying records through the
 /// execution thread.
 struct Follower {
@@ -170,6 +200,8 @@ struct Follower {
     /// Running log checksum through `next - 1`, checked against the
     /// journal's whenever a batch reaches its applied end.
     log_checksum: u32,
+    /// When a journal replica behind this node was last reported.
+    behind_reported: Option<Instant>,
 }
 
 impl Driver {
@@ -196,6 +228,7 @@ impl Driver {
             foreign_renewal_seen: None,
             halted: false,
             log_checksum,
+            behind_reported: None,
         };
         let started = Instant::now();
         let mut reported_progress = Instant::now();
@@ -351,15 +384,29 @@ impl Driver {
         }
     }
 
-    /// Compares the replica's running log checksum with the journal's at a
-    /// point the replica has applied everything through; halts on a
-    /// difference. False if halted.
+    /// Compares the replica's running log checksum with the journal's;
+    /// halts on a difference. True only if they are equal.
     fn check_log_checksum(&self, follower: &mut Follower, journal: LogChecksum) -> bool {
         if follower.halted {
             return false;
         }
-        if journal.value == follower.log_checksum {
-            return true;
+        match checksum_verdict(follower.next.prev(), follower.log_checksum, journal) {
+            ChecksumVerdict::Equal => return true,
+            ChecksumVerdict::JournalBehind => {
+                if follower
+                    .behind_reported
+                    .is_none_or(|at| at.elapsed() > Duration::from_secs(10))
+                {
+                    follower.behind_reported = Some(Instant::now());
+                    info!(
+                        applied = %follower.next.prev(),
+                        journal_applied = %journal.through,
+                        "the journal replica that answered is behind this node; waiting for it to catch up"
+                    );
+                }
+                return false;
+            }
+            ChecksumVerdict::Differs => {}
         }
         let reason = format!(
             "running log checksum {:08x} through seq {} differs from the journal's {:08x}: the data set \
@@ -417,9 +464,7 @@ impl Driver {
         // checksum comes with it): the replica has applied every record
         // through that point.
         if let Some(journal) = batch.checksum {
-            if journal.through >= through {
-                self.check_log_checksum(follower, journal);
-            }
+            self.check_log_checksum(follower, journal);
         }
         let applied = self
             .exec
@@ -719,5 +764,31 @@ async fn renew(shared: Arc<NodeShared>, client: Arc<JournalClient>) -> Result<Op
             warn!("lease renewal timed out; the lease runs out unless a later one commits");
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checksum_is_compared_only_from_a_replica_at_or_past_this_node() {
+        let at = |through: u64, value: u32| LogChecksum {
+            through: Seq(through),
+            value,
+        };
+        let position = Seq(8903);
+        assert_eq!(checksum_verdict(position, 7, at(8903, 7)), ChecksumVerdict::Equal);
+        assert_eq!(checksum_verdict(position, 7, at(8903, 8)), ChecksumVerdict::Differs);
+        // Positions after ours that hold no records leave the chain as it
+        // was, so a checksum through a later seq is comparable.
+        assert_eq!(checksum_verdict(position, 7, at(9000, 7)), ChecksumVerdict::Equal);
+        assert_eq!(checksum_verdict(position, 7, at(9000, 8)), ChecksumVerdict::Differs);
+        // A restarting replica (applied 0) or one cut off behind us.
+        assert_eq!(checksum_verdict(position, 7, at(0, 0)), ChecksumVerdict::JournalBehind);
+        assert_eq!(
+            checksum_verdict(position, 7, at(8902, 9)),
+            ChecksumVerdict::JournalBehind
+        );
     }
 }
