@@ -1,5 +1,6 @@
 //! `memoir`: the command-line entry point to every Memoir server and tool.
 
+mod allocator;
 mod inspect;
 mod journal_replica;
 mod memory_server;
@@ -10,9 +11,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(

@@ -13,13 +13,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use std::sync::Arc;
 
-use memoir_engine::{MemoryNode, NodeConfig, Role, Snapshots};
+use memoir_engine::node::limits::parse_memory;
+use memoir_engine::{EvictionPolicy, MemoryNode, NodeConfig, Role, Snapshots};
 use memoir_journal::server::{Replica, ReplicaConfig};
 use memoir_snapshot::service::DEFAULT_IO_BYTES_PER_S;
 use memoir_snapshot::{ServiceConfig, SnapshotService, StoreSource};
 use serde::Deserialize;
 use tracing::info;
 
+use crate::allocator::JEMALLOC_GAUGE;
 use crate::security::{dev_cluster_secret, ClientTlsArgs, JournalSecurityArgs};
 
 #[derive(clap::Args, Debug, Default)]
@@ -77,6 +79,59 @@ pub struct ServerArgs {
     /// Close clients idle this many seconds (default 0: never).
     #[arg(long)]
     timeout: Option<u64>,
+    #[command(flatten)]
+    memory: MemoryArgs,
+}
+
+/// Redis's `maxmemory` settings, for `memoir server` and `memoir dev`.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct MemoryArgs {
+    /// Most memory the node may use, as Redis's `maxmemory`: `100mb`,
+    /// `2gb` (default 0: no limit). Measured by the allocator.
+    #[arg(long)]
+    maxmemory: Option<String>,
+    /// What the primary does at `maxmemory`: noeviction (refuse writes,
+    /// the default), allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random or volatile-ttl.
+    #[arg(long)]
+    maxmemory_policy: Option<String>,
+    /// Keys sampled per database for each eviction (default 5).
+    #[arg(long)]
+    maxmemory_samples: Option<usize>,
+}
+
+impl MemoryArgs {
+    fn or(self, file: MemoryArgs) -> MemoryArgs {
+        MemoryArgs {
+            maxmemory: self.maxmemory.or(file.maxmemory),
+            maxmemory_policy: self.maxmemory_policy.or(file.maxmemory_policy),
+            maxmemory_samples: self.maxmemory_samples.or(file.maxmemory_samples),
+        }
+    }
+
+    /// Checks the values and sets them on `config`, with jemalloc's gauge.
+    fn apply(self, config: &mut NodeConfig) -> anyhow::Result<()> {
+        if let Some(text) = self.maxmemory {
+            config.maxmemory = parse_memory(&text)
+                .with_context(|| format!("maxmemory: {text:?} is not a memory value (such as 100mb or 2gb)"))?;
+        }
+        if let Some(name) = self.maxmemory_policy {
+            config.maxmemory_policy = EvictionPolicy::parse(&name).with_context(|| {
+                format!(
+                    "maxmemory-policy: {name:?} is none of {}",
+                    EvictionPolicy::ALL.map(EvictionPolicy::name).join(", ")
+                )
+            })?;
+        }
+        if let Some(samples) = self.maxmemory_samples {
+            if !(1..=64).contains(&samples) {
+                bail!("maxmemory-samples must be between 1 and 64, not {samples}");
+            }
+            config.maxmemory_samples = samples;
+        }
+        config.memory_gauge = Some(JEMALLOC_GAUGE);
+        Ok(())
+    }
 }
 
 /// Redis's boolean spelling for settings.
@@ -114,9 +169,20 @@ struct FileConfig {
     requirepass: Option<String>,
     protected_mode: Option<YesNo>,
     timeout: Option<u64>,
+    maxmemory: Option<String>,
+    maxmemory_policy: Option<String>,
+    maxmemory_samples: Option<usize>,
 }
 
 impl FileConfig {
+    fn memory(&self) -> MemoryArgs {
+        MemoryArgs {
+            maxmemory: self.maxmemory.clone(),
+            maxmemory_policy: self.maxmemory_policy.clone(),
+            maxmemory_samples: self.maxmemory_samples,
+        }
+    }
+
     fn tls(&self) -> anyhow::Result<ClientTlsArgs> {
         Ok(ClientTlsArgs {
             tls_port: self.tls_port,
@@ -155,6 +221,7 @@ pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
     };
     let file_tls = file.tls()?;
     let file_journal_security = file.journal_security();
+    let file_memory = file.memory();
     let journal: Vec<String> = args
         .journal
         .or(file.journal)
@@ -196,6 +263,7 @@ pub fn node_config(args: ServerArgs) -> anyhow::Result<(NodeConfig, PathBuf)> {
     if let Some(seconds) = args.timeout.or(file.timeout) {
         config.idle_timeout = Duration::from_secs(seconds);
     }
+    args.memory.or(file_memory).apply(&mut config)?;
     if let Some(store) = args.snapshot_store.or(file.snapshot_store) {
         let source =
             StoreSource::open(&store).with_context(|| format!("opening snapshot store {}", store.display()))?;
@@ -305,6 +373,9 @@ pub struct DevArgs {
     /// Close clients idle this many seconds (default 0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// `maxmemory` and its policy, for both memory nodes.
+    #[command(flatten)]
+    memory: MemoryArgs,
 }
 
 /// `memoir dev`: three journal replicas, a primary and a replica in one
@@ -366,6 +437,7 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         primary_config.tls = primary_tls;
         primary_config.requirepass = args.requirepass.filter(|p| !p.is_empty());
         primary_config.idle_timeout = Duration::from_secs(args.timeout);
+        args.memory.clone().apply(&mut primary_config)?;
         let mut replica_config = primary_config.clone();
         replica_config.listen = SocketAddr::from(([127, 0, 0, 1], replica_port));
         replica_config.tls = replica_tls;

@@ -23,7 +23,8 @@ pub mod resp;
 pub mod testing;
 
 pub use error::{Error, Result};
+pub use keyspace::eviction::EvictionPolicy;
 pub use node::{
-    ClientTls, ClientTlsFiles, LoadProgress, LoadedSnapshot, MemoryNode, NodeBuilder, NodeConfig, Role, SnapshotSource,
-    SnapshotSummary, Snapshots,
+    ClientTls, ClientTlsFiles, LoadProgress, LoadedSnapshot, MemoryGauge, MemoryNode, NodeBuilder, NodeConfig, Role,
+    SnapshotSource, SnapshotSummary, Snapshots,
 };

@@ -310,6 +310,8 @@ pub struct MemoryNodes {
     pub lease_ms: u64,
     pub ports: Vec<u16>,
     delays_ms: Vec<u64>,
+    /// Flags every node is started with, after the ones above.
+    extra_args: Vec<String>,
     children: Vec<Option<Child>>,
 }
 
@@ -317,12 +319,18 @@ impl MemoryNodes {
     /// `count` nodes; node i waits `i * lease` longer before contesting,
     /// so node 0 becomes the first primary.
     pub fn start(cluster: &Cluster, count: usize, lease_ms: u64) -> MemoryNodes {
+        MemoryNodes::start_with_args(cluster, count, lease_ms, &[])
+    }
+
+    /// [`MemoryNodes::start`] with more flags for `memoir server`.
+    pub fn start_with_args(cluster: &Cluster, count: usize, lease_ms: u64, extra_args: &[&str]) -> MemoryNodes {
         let mut nodes = MemoryNodes {
             dir: cluster.dir.path().to_path_buf(),
             journal: cluster.addrs().join(","),
             lease_ms,
             ports: (0..count).map(|_| free_port()).collect(),
             delays_ms: (0..count as u64).map(|i| i * lease_ms).collect(),
+            extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
             children: (0..count).map(|_| None).collect(),
         };
         for i in 0..count {
@@ -343,6 +351,7 @@ impl MemoryNodes {
             .args(["--lease-ms", &self.lease_ms.to_string()])
             .args(["--election-delay-ms", &self.delays_ms[i].to_string()])
             .args(["--log", "info"])
+            .args(&self.extra_args)
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{i}")))
             .stdout(Stdio::null())

@@ -8,6 +8,7 @@ use super::errors::{CmdError, CmdResult, DB_OUT_OF_RANGE, NO_SUCH_KEY};
 use super::{glob, Effect, ExecCtx};
 use crate::keyspace::access::DbAccess;
 use crate::keyspace::compact::CompactBytes;
+use crate::keyspace::eviction::AccessMode;
 use crate::keyspace::hash::HashValue;
 use crate::keyspace::list::{End, ListValue};
 use crate::keyspace::set::SetValue;
@@ -303,15 +304,24 @@ pub fn object(db: &mut DbAccess<'_>, argv: &[Bytes]) -> CmdResult {
             String::from_utf8_lossy(argv.get(1).map(|sub| &sub[..]).unwrap_or_default())
         )));
     }
-    let Some(value) = db.get(key) else {
+    // Reading a key's idle time must not reset it (Redis's LOOKUP_NOTOUCH).
+    let Some(pos) = db.lookup_untouched(key) else {
         return Ok(Reply::Null);
     };
-    match &subcommand[..] {
-        b"encoding" => Ok(Reply::Bulk(Bytes::from_static(value.encoding_name().as_bytes()))),
-        b"refcount" => Ok(Reply::Integer(1)),
-        // No access times are kept: every key looks just touched.
-        b"idletime" => Ok(Reply::Integer(0)),
-        _ => Err(CmdError::Static(
+    let Some(value) = db.value(pos) else {
+        return Ok(Reply::Null);
+    };
+    let tracking = db.access_tracking();
+    let stamp = db.db().access_stamp(pos).unwrap_or_default();
+    match (&subcommand[..], tracking.mode) {
+        (b"encoding", _) => Ok(Reply::Bulk(Bytes::from_static(value.encoding_name().as_bytes()))),
+        (b"refcount", _) => Ok(Reply::Integer(1)),
+        (b"idletime", AccessMode::Lru) => Ok(Reply::Integer(i64::from(tracking.idle_seconds(stamp)))),
+        (b"idletime", AccessMode::Lfu) => Err(CmdError::Static(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        )),
+        (_, AccessMode::Lfu) => Ok(Reply::Integer(i64::from(tracking.decayed_counter(stamp)))),
+        (_, AccessMode::Lru) => Err(CmdError::Static(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         )),
     }

@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::db::Db;
+use super::eviction::{AccessMode, AccessTracking};
 use super::random::FastRng;
 use super::value::{Aggregate, StrRef, Value};
 use super::AccessStats;
@@ -41,6 +42,8 @@ pub struct DbAccess<'a> {
     count_reads: bool,
     /// See [`crate::commands::ExecCtx::effect_room`].
     effect_room: usize,
+    /// How a lookup stamps the key it finds (for eviction).
+    tracking: AccessTracking,
 }
 
 impl<'a> DbAccess<'a> {
@@ -62,7 +65,14 @@ impl<'a> DbAccess<'a> {
             stats,
             count_reads,
             effect_room: usize::MAX,
+            tracking: AccessTracking::default(),
         }
+    }
+
+    /// How lookups stamp the keys they find.
+    pub(super) fn with_tracking(mut self, tracking: AccessTracking) -> Self {
+        self.tracking = tracking;
+        self
     }
 
     pub(super) fn with_effect_room(mut self, room: usize) -> Self {
@@ -107,8 +117,23 @@ impl<'a> DbAccess<'a> {
     }
 
     /// Position of a live key, deleting it first if it has expired on the
-    /// primary.
+    /// primary. The key is stamped as accessed (eviction's LRU or LFU),
+    /// also when a replica applies the primary's writes, as Redis's
+    /// replicas do: a replica that takes over then knows which keys are in
+    /// use.
     pub fn lookup(&mut self, key: &[u8]) -> Option<usize> {
+        let live = self.lookup_untouched(key);
+        if let Some(pos) = live {
+            let tracking = self.tracking;
+            let rng = &mut *self.rng;
+            self.db.update_access_stamp(pos, |stamp| tracking.touched(stamp, rng));
+        }
+        live
+    }
+
+    /// [`Self::lookup`] without stamping the key (OBJECT reads its idle
+    /// time or frequency without changing it, as Redis's `LOOKUP_NOTOUCH`).
+    pub fn lookup_untouched(&mut self, key: &[u8]) -> Option<usize> {
         let found = self.db.find(key);
         let live = match found {
             Some(pos) if self.is_expired(pos) => {
@@ -182,7 +207,7 @@ impl<'a> DbAccess<'a> {
     pub fn get_or_create<T: Aggregate>(&mut self, key: &[u8]) -> Result<(usize, &mut T), WrongType> {
         let pos = match self.lookup(key) {
             Some(pos) => pos,
-            None => self.db.put(key, T::new_value(), None),
+            None => self.db.put(key, T::new_value(), None, self.tracking.new_stamp()),
         };
         match self.db.value_at_mut(pos).and_then(T::of_mut) {
             Some(inner) => Ok((pos, inner)),
@@ -214,8 +239,20 @@ impl<'a> DbAccess<'a> {
     }
 
     /// Stores `value` under `key` with `expire_at`, replacing anything.
+    /// The entry counts as accessed now; under LFU a replaced value keeps
+    /// the key's frequency, as in Redis.
     pub fn put(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> usize {
-        self.db.put(key, value, expire_at)
+        let stamp = self.tracking.new_stamp();
+        let pos = self.db.put(key, value, expire_at, stamp);
+        if self.tracking.mode == AccessMode::Lru {
+            self.db.set_access_stamp(pos, stamp);
+        }
+        pos
+    }
+
+    /// How keys are stamped on access (OBJECT IDLETIME and FREQ read it).
+    pub fn access_tracking(&self) -> AccessTracking {
+        self.tracking
     }
 
     pub fn expire_at(&self, pos: usize) -> Option<i64> {

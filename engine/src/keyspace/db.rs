@@ -23,6 +23,9 @@ pub struct Entry {
     value: Value,
     /// Index into `Db::volatile`, or `NOT_VOLATILE`.
     volatile: u32,
+    /// When the key was last read or written, for eviction: see
+    /// [`super::eviction::AccessTracking`]. Fills what was padding.
+    access: u32,
 }
 
 impl Keyed for Entry {
@@ -99,6 +102,40 @@ impl Db {
         self.table.get_mut(pos).map(|entry| &mut entry.value)
     }
 
+    /// The access stamp of the entry at `pos` (see
+    /// [`super::eviction::AccessTracking`]).
+    pub fn access_stamp(&self, pos: usize) -> Option<u32> {
+        self.table.get(pos).map(|entry| entry.access)
+    }
+
+    /// Replaces the access stamp of the entry at `pos` by `update(stamp)`.
+    pub fn update_access_stamp(&mut self, pos: usize, update: impl FnOnce(u32) -> u32) {
+        if let Some(entry) = self.table.get_mut(pos) {
+            entry.access = update(entry.access);
+        }
+    }
+
+    pub fn set_every_access_stamp(&mut self, stamp: u32) {
+        for pos in 0..self.table.len() {
+            self.set_access_stamp(pos, stamp);
+        }
+    }
+
+    pub fn set_access_stamp(&mut self, pos: usize, stamp: u32) {
+        if let Some(entry) = self.table.get_mut(pos) {
+            entry.access = stamp;
+        }
+    }
+
+    /// What one entry holding `key` and `value` costs, by the measure of
+    /// [`Db::memory_bytes`]: what deleting it gives back.
+    pub fn entry_bytes(key: &CompactBytes, value: &Value, has_ttl: bool) -> usize {
+        std::mem::size_of::<Entry>()
+            + key.heap_bytes()
+            + value.heap_bytes()
+            + if has_ttl { std::mem::size_of::<VolatileKey>() } else { 0 }
+    }
+
     /// The absolute expiry (unix ms) of the entry at `pos`.
     pub fn expire_at(&self, pos: usize) -> Option<i64> {
         let slot = self.table.get(pos)?.volatile;
@@ -152,8 +189,9 @@ impl Db {
     }
 
     /// Stores `value` under `key` with `expire_at`, replacing whatever the
-    /// key held (expired or not). Returns the position.
-    pub fn put(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> usize {
+    /// key held (expired or not). Returns the position. `new_access` is
+    /// the access stamp of a new entry; a replaced one keeps its own.
+    pub fn put(&mut self, key: &[u8], value: Value, expire_at: Option<i64>, new_access: u32) -> usize {
         // One hash for both cases: the value goes into the new entry, or is
         // left in `value` to replace the existing one (the closure runs at
         // most once, so the fallback is never used).
@@ -162,6 +200,7 @@ impl Db {
             key: CompactBytes::new(key),
             value: value.take().unwrap_or(Value::Int(0)),
             volatile: NOT_VOLATILE,
+            access: new_access,
         });
         if !inserted {
             if let (Some(entry), Some(value)) = (self.table.get_mut(pos), value) {
@@ -175,12 +214,13 @@ impl Db {
     /// Stores `value` under `key` only if the key is absent (expired or
     /// not); false, leaving everything as it was, if it is present. One
     /// hash lookup: snapshot loading calls this for every key.
-    pub fn put_new(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> bool {
+    pub fn put_new(&mut self, key: &[u8], value: Value, expire_at: Option<i64>, access: u32) -> bool {
         let mut value = Some(value);
         let (pos, inserted) = self.table.find_or_insert_with(key, || Entry {
             key: CompactBytes::new(key),
             value: value.take().unwrap_or(Value::Int(0)),
             volatile: NOT_VOLATILE,
+            access,
         });
         if inserted {
             self.set_expire(pos, expire_at);
@@ -307,7 +347,7 @@ mod tests {
         for i in 0..200i64 {
             let key = format!("k{i}");
             let expiry = (i % 3 == 0).then_some(1000 + i);
-            db.put(key.as_bytes(), Value::Int(i), expiry);
+            db.put(key.as_bytes(), Value::Int(i), expiry, 0);
         }
         db.check_invariants();
         assert_eq!(db.volatile_len(), 67);

@@ -6,16 +6,19 @@
 //!   [`zset`]: values and their compact encodings;
 //! - [`access`]: what a command sees, with the clock's lazy-expiry rule;
 //! - [`digest`]: the order-independent dataset fingerprint;
-//! - [`serial`]: one value's byte form, as snapshots store it.
+//! - [`serial`]: one value's byte form, as snapshots store it;
+//! - [`eviction`]: access stamps and the choice of a key to evict under
+//!   `maxmemory`.
 //!
 //! The node drives it through [`Keyspace::apply`] (replicas),
-//! [`Keyspace::active_expire_cycle`] (primary) and
+//! [`Keyspace::active_expire_cycle`] and [`Keyspace::evict`] (primary) and
 //! [`crate::commands::execute`] (clients).
 
 pub mod access;
 pub mod compact;
 pub mod db;
 pub mod digest;
+pub mod eviction;
 pub mod hash;
 pub mod list;
 pub mod numbers;
@@ -31,6 +34,7 @@ use bytes::Bytes;
 
 use self::access::{wall_clock_ms, DbAccess};
 use self::db::Db;
+use self::eviction::{AccessMode, AccessTracking, Evicted, EvictionPolicy, EvictionPool};
 use self::random::FastRng;
 use self::value::Value;
 use crate::commands::{self, Clock, CommandKind, Effect, ExecCtx};
@@ -54,6 +58,9 @@ pub struct Keyspace {
     /// The database active expiry starts with next time, so that a busy
     /// database does not starve the others of samples.
     expire_next_db: usize,
+    /// The clock and mode access stamps are written with.
+    tracking: AccessTracking,
+    eviction_pool: EvictionPool,
 }
 
 /// What one call of [`Keyspace::active_expire_cycle`] did.
@@ -74,6 +81,8 @@ pub struct AccessStats {
     pub keyspace_misses: u64,
     /// Keys deleted because their time ran out, lazily or actively.
     pub expired_keys: u64,
+    /// Keys deleted to stay under `maxmemory`.
+    pub evicted_keys: u64,
 }
 
 /// One line of INFO's keyspace section.
@@ -94,7 +103,57 @@ impl Keyspace {
             expire_next_db: 0,
             stats: AccessStats::default(),
             count_reads: false,
+            tracking: {
+                // Keys loaded before the first command (a snapshot) count
+                // as accessed when loaded.
+                let mut tracking = AccessTracking::default();
+                tracking.set_now_ms(wall_clock_ms());
+                tracking
+            },
+            eviction_pool: EvictionPool::default(),
         }
+    }
+
+    /// The time access stamps are written with (the execution thread sets
+    /// it once per step, as it reads the clock).
+    pub fn set_clock_ms(&mut self, now_ms: i64) {
+        self.tracking.set_now_ms(now_ms);
+    }
+
+    /// How access stamps are kept: LRU or LFU, with LFU's parameters
+    /// (`lfu-log-factor`, `lfu-decay-time`).
+    pub fn set_access_tracking(&mut self, mode: AccessMode, lfu_log_factor: u32, lfu_decay_minutes: u32) {
+        self.tracking.mode = mode;
+        self.tracking.lfu_log_factor = lfu_log_factor;
+        self.tracking.lfu_decay_minutes = lfu_decay_minutes;
+    }
+
+    pub fn access_tracking(&self) -> AccessTracking {
+        self.tracking
+    }
+
+    /// Stamps every key as created now, in the current mode (after a
+    /// snapshot was loaded with another mode's stamps).
+    pub fn restamp_all(&mut self) {
+        let stamp = self.tracking.new_stamp();
+        for db in &mut self.dbs {
+            db.set_every_access_stamp(stamp);
+        }
+    }
+
+    /// Deletes one key chosen by `policy` from `samples` samples per
+    /// database (see [`eviction`]), pushing `DEL key` to `effects`. `None`
+    /// when the policy leaves nothing to evict.
+    pub fn evict(&mut self, policy: EvictionPolicy, samples: usize, effects: &mut Vec<Effect>) -> Option<Evicted> {
+        let evicted = self
+            .eviction_pool
+            .evict_one(&mut self.dbs, policy, &self.tracking, samples, &mut self.rng)?;
+        self.stats.evicted_keys += 1;
+        effects.push(Effect {
+            db: u32::try_from(evicted.db).unwrap_or(u32::MAX),
+            argv: vec![Bytes::from_static(b"DEL"), evicted.key.clone()],
+        });
+        Some(evicted)
     }
 
     pub fn databases(&self) -> usize {
@@ -116,6 +175,7 @@ impl Keyspace {
         for db in &mut self.dbs {
             db.clear();
         }
+        self.eviction_pool.clear();
     }
 
     pub fn db(&self, index: usize) -> Option<&Db> {
@@ -152,7 +212,8 @@ impl Keyspace {
             .dbs
             .get_mut(db)
             .ok_or_else(|| format!("database {db} out of range (this node has {databases})"))?;
-        if !target.put_new(key, value, expire_at) {
+        let stamp = self.tracking.new_stamp();
+        if !target.put_new(key, value, expire_at, stamp) {
             return Err(format!(
                 "key {:?} appears twice in database {db}",
                 String::from_utf8_lossy(key)
@@ -183,6 +244,7 @@ impl Keyspace {
                 &mut self.stats,
                 count_reads,
             )
+            .with_tracking(self.tracking)
             .with_effect_room(ctx.effect_room),
         )
     }

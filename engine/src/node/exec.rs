@@ -22,6 +22,7 @@ use super::acl;
 use super::commit::{CommitState, SealedBatch};
 use super::connection::ConnControl;
 use super::limits::OutputLimits;
+use super::memory::MemoryLimit;
 use super::role::RoleCommand;
 use super::shared::{NodeShared, Role};
 use crate::commands::effect_bytes;
@@ -34,6 +35,7 @@ use crate::resp::{Protocol, Reply};
 pub(crate) mod admin;
 mod blocking;
 mod client_limits;
+mod eviction;
 pub(crate) mod node_commands;
 pub(crate) mod pause;
 mod pubsub;
@@ -214,6 +216,7 @@ pub(crate) fn spawn(shared: Arc<NodeShared>, role_commands: mpsc::UnboundedSende
     let commit = Arc::new(watch::Sender::new(CommitState::default()));
     let mut exec = Exec::new(shared, commit.clone(), role_commands);
     exec.publish_default_user();
+    exec.sync_access_tracking();
     // Blocked clients' timers run on the runtime that started the node and
     // report back through a weak sender (they must not keep the thread's
     // queue open).
@@ -271,6 +274,9 @@ struct Transaction {
     write_bytes: usize,
     /// A command failed to queue: EXEC must abort.
     errored: bool,
+    /// A queued command may allocate (`denyoom`): EXEC is refused while
+    /// over `maxmemory` with nothing to evict.
+    denyoom: bool,
 }
 
 /// Which keys have writes not yet committed, and in which batch.
@@ -348,6 +354,12 @@ pub(crate) struct Exec {
     /// Number the open batch will get when sealed.
     next_batch: u64,
     last_sealed: u64,
+    /// Effect bytes of each sealed batch not yet resolved, oldest first,
+    /// and their sum (not counted against `maxmemory`).
+    unresolved: VecDeque<(u64, usize)>,
+    unresolved_bytes: usize,
+    /// `maxmemory`, its policy and the measure of used memory.
+    memory: MemoryLimit,
     commit: Arc<watch::Sender<CommitState>>,
     commit_rx: watch::Receiver<CommitState>,
     dirty: DirtyKeys,
@@ -404,6 +416,14 @@ impl Exec {
             open_bytes: 0,
             next_batch: 1,
             last_sealed: 0,
+            unresolved: VecDeque::new(),
+            unresolved_bytes: 0,
+            memory: MemoryLimit::new(
+                shared.config.maxmemory,
+                shared.config.maxmemory_policy,
+                shared.config.maxmemory_samples,
+                shared.config.memory_gauge,
+            ),
             commit_rx: commit.subscribe(),
             commit,
             dirty: DirtyKeys::new(databases),
@@ -466,8 +486,16 @@ impl Exec {
     fn begin_step(&mut self) {
         self.now = Instant::now();
         self.now_ms = unix_ms();
+        self.ks.set_clock_ms(self.now_ms);
         let resolved = self.commit_rx.borrow_and_update().resolved();
         self.dirty.release_through(resolved);
+        while let Some(&(batch, bytes)) = self.unresolved.front() {
+            if batch > resolved {
+                break;
+            }
+            self.unresolved.pop_front();
+            self.unresolved_bytes -= bytes;
+        }
     }
 
     fn handle(&mut self, msg: ExecMsg) {
@@ -586,6 +614,13 @@ impl Exec {
                 debug_assert_eq!(self.ks.total_keys(), 0, "a snapshot is installed into an empty node");
                 debug_assert!(self.term.is_none(), "a primary never installs a snapshot");
                 self.ks = *keyspace;
+                self.ks.set_clock_ms(self.now_ms);
+                self.sync_access_tracking();
+                if self.memory.policy.access_mode() == crate::keyspace::eviction::AccessMode::Lfu {
+                    // Loaded with LRU stamps: every key starts at LFU's
+                    // initial count, as Redis gives keys read from an RDB.
+                    self.ks.restamp_all();
+                }
                 self.shared.applied_seq.store(through, Ordering::Release);
                 let _ = done.send(());
             }
@@ -596,6 +631,7 @@ impl Exec {
                 self.admin
                     .sample_ops(self.now, self.shared.total_commands.load(Ordering::Relaxed));
                 self.active_expire();
+                self.evict_for_room(eviction::TICK_EVICTION_BUDGET);
                 self.close_idle_clients();
             }
             ExecMsg::Stop => {}
@@ -783,6 +819,10 @@ impl Exec {
         } else {
             0
         };
+        if let Some(refusal) = self.out_of_memory_refusal(conn, spec) {
+            self.admin.count_rejected(spec, argv);
+            return Outcome::reply(refusal);
+        }
         let in_multi = self.sessions.get(&conn).is_some_and(|s| s.multi.is_some());
         if in_multi && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             if let Some(refusal) = self.refusal(spec) {
@@ -798,6 +838,7 @@ impl Exec {
                     return Outcome::reply(write_too_large(total));
                 }
                 tx.write_bytes = total;
+                tx.denyoom |= spec.flags & flags::DENYOOM != 0;
                 tx.queued.push(argv.to_vec());
             }
             return Outcome::reply(Reply::SimpleString("QUEUED".into()));
@@ -806,7 +847,11 @@ impl Exec {
             self.admin.count_rejected(spec, argv);
             return Outcome::reply(write_too_large(write_bytes));
         }
-        self.dispatch(conn, spec, argv)
+        let outcome = self.dispatch(conn, spec, argv);
+        if write_bytes > 0 {
+            self.memory.note_written(write_bytes);
+        }
+        outcome
     }
 
     fn flag_transaction_error(&mut self, conn: u64) {
@@ -1019,6 +1064,8 @@ impl Exec {
         }
         let batch = self.next_batch;
         let ops = std::mem::take(&mut self.open);
+        self.unresolved.push_back((batch, self.open_bytes));
+        self.unresolved_bytes += self.open_bytes;
         self.open_bytes = 0;
         self.next_batch += 1;
         self.last_sealed = batch;
@@ -1095,15 +1142,7 @@ impl Exec {
                 .ks
                 .active_expire_cycle(self.now_ms, &mut effects, ACTIVE_EXPIRE_CHUNK);
             deleted += cycle.deleted;
-            let batch = self.next_batch;
-            for effect in effects.drain(..) {
-                self.track_effect(&effect, batch);
-                self.open_bytes += effect_bytes(&effect.argv);
-                self.open.push(effect.into());
-            }
-            if self.open_bytes >= MAX_BATCH_BYTES {
-                self.seal();
-            }
+            self.journal_own_effects(&mut effects);
             let now = Instant::now();
             if !cycle.more || now.duration_since(started) >= ACTIVE_EXPIRE_TIME_BUDGET || !self.shared.lease_valid(now)
             {
@@ -1117,6 +1156,21 @@ impl Exec {
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "active expiry"
             );
+        }
+    }
+
+    /// Puts effects of the node's own making (expirations, evictions) in
+    /// the open batch, sealing it once full: many of them must not grow one
+    /// journal record without bound.
+    fn journal_own_effects(&mut self, effects: &mut Vec<Effect>) {
+        let batch = self.next_batch;
+        for effect in effects.drain(..) {
+            self.track_effect(&effect, batch);
+            self.open_bytes += effect_bytes(&effect.argv);
+            self.open.push(effect.into());
+        }
+        if self.open_bytes >= MAX_BATCH_BYTES {
+            self.seal();
         }
     }
 }
@@ -1193,13 +1247,25 @@ mod tests {
     use crate::node::NodeConfig;
 
     fn primary_exec() -> (Exec, mpsc::Receiver<SealedBatch>, mpsc::UnboundedReceiver<Outgoing>) {
-        let listen: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-        let config = NodeConfig::new(vec!["127.0.0.1:1".into()], listen);
+        primary_exec_with(test_config())
+    }
+
+    pub(in crate::node::exec) fn test_config() -> NodeConfig {
+        NodeConfig::new(vec!["127.0.0.1:1".into()], "127.0.0.1:0".parse().expect("an address"))
+    }
+
+    /// An execution thread's state, driven by hand: primary, lease held,
+    /// client 1 connected.
+    pub(in crate::node::exec) fn primary_exec_with(
+        config: NodeConfig,
+    ) -> (Exec, mpsc::Receiver<SealedBatch>, mpsc::UnboundedReceiver<Outgoing>) {
+        let listen = config.listen;
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(NodeShared::new(config, LeaderId::random(), listen, shutdown));
         let commit = Arc::new(watch::Sender::new(CommitState::default()));
         let (role_tx, _role_rx) = mpsc::unbounded_channel();
         let mut exec = Exec::new(shared, commit, role_tx);
+        exec.sync_access_tracking();
         exec.begin_step();
         let replies_rx = connect(&mut exec);
         let batches_rx = become_primary(&mut exec);
@@ -1281,12 +1347,12 @@ mod tests {
         assert_eq!(exec.commit_rx.borrow().check(discarded), BarrierState::Failed);
     }
 
-    fn set(key: &str, value: Bytes) -> Vec<Bytes> {
+    pub(in crate::node::exec) fn set(key: &str, value: Bytes) -> Vec<Bytes> {
         vec![Bytes::from_static(b"SET"), Bytes::from(key.to_string()), value]
     }
 
     /// Sends one message of commands; their replies, in order.
-    fn run(
+    pub(in crate::node::exec) fn run(
         exec: &mut Exec,
         replies: &mut mpsc::UnboundedReceiver<Outgoing>,
         commands: Vec<Vec<Bytes>>,

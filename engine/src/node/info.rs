@@ -50,6 +50,12 @@ pub(super) struct Extra {
     pub errorstats: Vec<(String, String)>,
     pub access: AccessStats,
     pub instantaneous_ops_per_sec: u64,
+    /// What the allocator reports as allocated, if the node has a gauge.
+    pub allocated: Option<u64>,
+    pub maxmemory: u64,
+    pub maxmemory_policy: &'static str,
+    /// Bytes waiting for the journal, not counted against `maxmemory`.
+    pub mem_not_counted_for_evict: usize,
 }
 
 /// Renders the requested sections (Redis's `default` set when none given).
@@ -85,16 +91,21 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
             }
             "memory" => {
                 let rss = resident_bytes();
-                let peak = shared.used_memory_peak.fetch_max(rss, Ordering::Relaxed).max(rss);
-                add("used_memory", rss.to_string());
-                add("used_memory_human", human_bytes(rss));
+                // As Redis: the allocator's figure, which maxmemory is
+                // measured by; the resident set where there is none.
+                let used = extra.allocated.unwrap_or(rss);
+                let peak = shared.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
+                add("used_memory", used.to_string());
+                add("used_memory_human", human_bytes(used));
                 add("used_memory_rss", rss.to_string());
                 add("used_memory_rss_human", human_bytes(rss));
                 add("used_memory_peak", peak.to_string());
                 add("used_memory_peak_human", human_bytes(peak));
                 add("used_memory_dataset", ks.memory_bytes().to_string());
-                add("maxmemory", "0".into());
-                add("maxmemory_policy", "noeviction".into());
+                add("maxmemory", extra.maxmemory.to_string());
+                add("maxmemory_human", human_bytes(extra.maxmemory));
+                add("maxmemory_policy", extra.maxmemory_policy.into());
+                add("mem_not_counted_for_evict", extra.mem_not_counted_for_evict.to_string());
             }
             "persistence" => {
                 add("loading", u8::from(shared.loading.load(Ordering::Acquire)).to_string());
@@ -121,8 +132,7 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("total_error_replies", extra.total_error_replies.to_string());
                 add("instantaneous_ops_per_sec", extra.instantaneous_ops_per_sec.to_string());
                 add("expired_keys", extra.access.expired_keys.to_string());
-                // Memoir never evicts (maxmemory-policy noeviction).
-                add("evicted_keys", "0".into());
+                add("evicted_keys", extra.access.evicted_keys.to_string());
                 add("keyspace_hits", extra.access.keyspace_hits.to_string());
                 add("keyspace_misses", extra.access.keyspace_misses.to_string());
                 for (name, count) in ["auth", "cmd", "key", "channel"].iter().zip(extra.acl_denied) {

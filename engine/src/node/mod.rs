@@ -18,6 +18,7 @@ pub(crate) mod exec;
 mod info;
 pub(crate) mod journal_stats;
 pub mod limits;
+pub mod memory;
 pub mod protected_mode;
 pub(crate) mod role;
 mod shared;
@@ -37,7 +38,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
 
 use crate::error::{Error, Result};
+use crate::keyspace::eviction::EvictionPolicy;
 use crate::resp::ParserLimits;
+pub use memory::MemoryGauge;
 pub use shared::{NodeShared, Role};
 pub use snapshots::{LoadProgress, LoadedSnapshot, SnapshotSource, SnapshotSummary, Snapshots};
 pub use tls::{ClientTls, ClientTlsFiles};
@@ -87,6 +90,17 @@ pub struct NodeConfig {
     pub idle_timeout: Duration,
     /// `client-output-buffer-limit`.
     pub output_limits: limits::OutputLimits,
+    /// `maxmemory` in bytes (0, the default: no limit). Needs
+    /// `memory_gauge`.
+    pub maxmemory: u64,
+    /// `maxmemory-policy` (default `noeviction`).
+    pub maxmemory_policy: EvictionPolicy,
+    /// `maxmemory-samples` (default 5).
+    pub maxmemory_samples: usize,
+    /// How the node learns what the process has allocated, for
+    /// `maxmemory` and INFO's `used_memory` (see [`memory`]). Without it
+    /// INFO reports the resident set size and `maxmemory` is refused.
+    pub memory_gauge: Option<MemoryGauge>,
 }
 
 impl NodeConfig {
@@ -110,6 +124,10 @@ impl NodeConfig {
             protected_mode: true,
             idle_timeout: Duration::ZERO,
             output_limits: limits::OutputLimits::default(),
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: memory::DEFAULT_SAMPLES,
+            memory_gauge: None,
         }
     }
 }
@@ -169,6 +187,20 @@ impl NodeBuilder {
         self
     }
 
+    /// `maxmemory` in bytes and its policy; needs [`Self::memory_gauge`].
+    pub fn maxmemory(mut self, bytes: u64, policy: EvictionPolicy) -> Self {
+        self.config.maxmemory = bytes;
+        self.config.maxmemory_policy = policy;
+        self
+    }
+
+    /// How the node reads what the process has allocated (for example
+    /// jemalloc's `stats.allocated`).
+    pub fn memory_gauge(mut self, gauge: MemoryGauge) -> Self {
+        self.config.memory_gauge = Some(gauge);
+        self
+    }
+
     pub fn config(mut self, config: NodeConfig) -> Self {
         self.config = config;
         self
@@ -212,6 +244,9 @@ impl MemoryNode {
         }
         if config.lease < Duration::from_millis(30) {
             return Err(Error::Config("lease must be at least 30 ms".into()));
+        }
+        if config.maxmemory > 0 && config.memory_gauge.is_none() {
+            return Err(Error::Config(memory::NO_GAUGE.into()));
         }
         // Unpredictable skip-list heights: clients cannot choose scores
         // that degrade sorted-set searches (results never depend on it).

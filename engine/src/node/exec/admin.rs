@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use super::{Exec, Outcome};
 use crate::commands::{self, glob, CommandSpec};
+use crate::keyspace::eviction::EvictionPolicy;
 use crate::node::shared::NodeShared;
 use crate::resp::{Protocol, Reply};
 
@@ -147,6 +148,9 @@ impl AdminState {
                 if shared.config.protected_mode { "yes" } else { "no" }.to_owned(),
             ),
             ("timeout", shared.config.idle_timeout.as_secs().to_string()),
+            ("maxmemory", shared.config.maxmemory.to_string()),
+            ("maxmemory-policy", shared.config.maxmemory_policy.name().to_owned()),
+            ("maxmemory-samples", shared.config.maxmemory_samples.to_string()),
             ("client-output-buffer-limit", shared.config.output_limits.render()),
             ("appendfsync", "always".to_owned()),
             ("save", String::new()),
@@ -194,6 +198,11 @@ impl AdminState {
 
     fn config_i64(&self, name: &str, default: i64) -> i64 {
         parse_i64(&self.config, name, default)
+    }
+
+    /// A numeric setting as last set (`default` if it does not parse).
+    pub(super) fn config_number(&self, name: &str, default: i64) -> i64 {
+        self.config_i64(name, default)
     }
 
     /// An error reply went to a client (INFO errorstats): counted by its
@@ -343,24 +352,18 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
         return Err("can't set immutable config".into());
     }
     if name == "maxmemory-policy" {
-        const POLICIES: &[&str] = &[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ];
-        let lower = value.to_ascii_lowercase();
-        return if POLICIES.contains(&lower.as_str()) {
-            Ok(lower)
-        } else {
-            Err(format!(
+        return match EvictionPolicy::parse(&value) {
+            Some(policy) => Ok(policy.name().to_owned()),
+            None => Err(format!(
                 "argument(s) must be one of the following: {}",
-                POLICIES.join(", ")
-            ))
+                EvictionPolicy::ALL.map(EvictionPolicy::name).join(", ")
+            )),
+        };
+    }
+    if let Some(&(_, low, high)) = BOUNDED_INTEGERS.iter().find(|(n, _, _)| *n == name) {
+        return match value.parse::<i64>() {
+            Ok(n) if (low..=high).contains(&n) => Ok(n.to_string()),
+            _ => Err(format!("argument must be between {low} and {high} inclusive")),
         };
     }
     if name == "acl-pubsub-default" {
@@ -384,7 +387,7 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
     }
     if MEMORY_PARAMS.contains(&name) {
         return match parse_memory(&value) {
-            Some(bytes) if name == "maxmemory" || bytes >= 0 || name.starts_with("list-max") => Ok(bytes.to_string()),
+            Some(bytes) if bytes >= 0 || name.starts_with("list-max") => Ok(bytes.to_string()),
             _ => Err("argument must be a memory value".into()),
         };
     }
@@ -393,6 +396,14 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
     }
     Ok(value)
 }
+
+/// Integer parameters with Redis's bounds.
+const BOUNDED_INTEGERS: &[(&str, i64, i64)] = &[
+    ("maxmemory-samples", 1, 64),
+    ("maxmemory-eviction-tenacity", 0, 100),
+    ("lfu-log-factor", 0, i32::MAX as i64),
+    ("lfu-decay-time", 0, i32::MAX as i64),
+];
 
 /// Parameters Redis refuses to change at run time.
 const IMMUTABLE: &[&str] = &[
@@ -680,6 +691,9 @@ impl Exec {
                 validate(canonical, &pair[1])
             };
             match validated {
+                Ok(value) if canonical == "maxmemory" && value != "0" && !self.memory.has_gauge() => {
+                    return failed(crate::node::memory::NO_GAUGE.into());
+                }
                 Ok(value) => changes.push((canonical, value)),
                 Err(why) => return failed(why),
             }
@@ -699,6 +713,16 @@ impl Exec {
                 ("requirepass", _) => self.set_requirepass(value.as_bytes()),
                 ("acl-pubsub-default", _) => self.acl.set_pubsub_default(value == "allchannels"),
                 ("protected-mode", _) => self.shared.protected_mode.store(value == "yes", Ordering::Release),
+                ("maxmemory", Some(n)) => {
+                    // Refused above without a gauge.
+                    let _ = self.set_maxmemory(n as u64);
+                }
+                ("maxmemory-policy", _) => {
+                    if let Some(policy) = EvictionPolicy::parse(&value) {
+                        self.set_maxmemory_policy(policy);
+                    }
+                }
+                ("maxmemory-samples", Some(n)) => self.memory.samples = n,
                 ("client-output-buffer-limit", _) => {
                     // Validated above: parses.
                     if let Ok(limits) = self.output_limits.parse_update(&value) {
@@ -708,6 +732,9 @@ impl Exec {
                 _ => {}
             }
             self.admin.set_config(name, value);
+            if matches!(name, "lfu-log-factor" | "lfu-decay-time") {
+                self.sync_access_tracking();
+            }
         }
         ok()
     }

@@ -321,6 +321,10 @@ impl Exec {
             errorstats: self.admin.errorstats(),
             access: self.ks.access_stats(),
             instantaneous_ops_per_sec: self.admin.instantaneous_ops_per_sec(),
+            allocated: self.memory.allocated_now(),
+            maxmemory: self.memory.maxmemory,
+            maxmemory_policy: self.memory.policy.name(),
+            mem_not_counted_for_evict: self.journal_bytes(),
         };
         let text = info::render(&self.shared, &self.ks, &extra, &sections);
         Reply::Verbatim {
