@@ -83,7 +83,8 @@ pub struct ServerArgs {
     memory: MemoryArgs,
 }
 
-/// Redis's `maxmemory` settings, for `memoir server` and `memoir dev`.
+/// Redis's `maxmemory` settings, for `memoir server` (a process with one
+/// node, so the allocator's count is the node's).
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct MemoryArgs {
     /// Most memory the node may use, as Redis's `maxmemory`: `100mb`,
@@ -373,9 +374,6 @@ pub struct DevArgs {
     /// Close clients idle this many seconds (default 0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
-    /// `maxmemory` and its policy, for both memory nodes.
-    #[command(flatten)]
-    memory: MemoryArgs,
 }
 
 /// `memoir dev`: three journal replicas, a primary and a replica in one
@@ -437,7 +435,10 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         primary_config.tls = primary_tls;
         primary_config.requirepass = args.requirepass.filter(|p| !p.is_empty());
         primary_config.idle_timeout = Duration::from_secs(args.timeout);
-        args.memory.clone().apply(&mut primary_config)?;
+        // No memory gauge, so no maxmemory: the allocator's count covers
+        // the whole process, both nodes' datasets and the journal's
+        // buffers, and the primary would evict everything to meet a
+        // limit meant for its own data.
         let mut replica_config = primary_config.clone();
         replica_config.listen = SocketAddr::from(([127, 0, 0, 1], replica_port));
         replica_config.tls = replica_tls;

@@ -2,7 +2,10 @@
 //!
 //! Redis counts every allocation itself (zmalloc). Memoir asks the
 //! allocator instead, through a [`MemoryGauge`] the embedding program
-//! supplies: the `memoir` binary reads jemalloc's `stats.allocated`. The
+//! supplies: `memoir server`, one node in its process, reads jemalloc's
+//! `stats.allocated`. (`memoir dev` supplies none: its one process holds
+//! both nodes' datasets and the journal, and the primary would evict
+//! everything to fit them all under a limit meant for its own data.) The
 //! resident set size is no substitute: it does not fall when keys are
 //! deleted (the allocator keeps freed pages for a while), so eviction
 //! driven by it would empty the dataset. A node without a gauge therefore
@@ -24,7 +27,7 @@ use crate::keyspace::eviction::EvictionPolicy;
 /// How stale the allocator's figure may get before it is read again.
 pub const READING_MAX_AGE: Duration = Duration::from_millis(1);
 /// Why a node without a gauge refuses `maxmemory`.
-pub const NO_GAUGE: &str = "maxmemory needs the allocator's count of used memory, and this node has no memory gauge (NodeConfig::memory_gauge)";
+pub const NO_GAUGE: &str = "maxmemory needs a count of this node's own memory, and this node has no memory gauge (NodeConfig::memory_gauge): run it in a process of its own, as memoir server does (memoir dev shares one process among all its parts)";
 /// Redis's default `maxmemory-samples`.
 pub const DEFAULT_SAMPLES: usize = 5;
 

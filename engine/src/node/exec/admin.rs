@@ -578,14 +578,20 @@ impl Exec {
                 Outcome::with_barrier(usage.map_or(Reply::Null, int), barrier)
             }
             "STATS" if argv.len() == 2 => {
-                let rss = crate::node::info::resident_bytes();
+                // The figure INFO's used_memory gives: the allocator's
+                // when the node has a gauge, else the resident set.
+                let used = self
+                    .memory
+                    .allocated_now()
+                    .unwrap_or_else(crate::node::info::resident_bytes);
+                let peak = self.shared.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
                 let dataset = self.ks.memory_bytes();
                 let keys = self.ks.total_keys();
                 let pair = |k: &str, v: Reply| (text(k), v);
                 let n = |v: u64| Reply::Integer(i64::try_from(v).unwrap_or(i64::MAX));
                 Outcome::reply(Reply::Map(vec![
-                    pair("peak.allocated", n(rss)),
-                    pair("total.allocated", n(rss)),
+                    pair("peak.allocated", n(peak)),
+                    pair("total.allocated", n(used)),
                     pair("startup.allocated", n(0)),
                     pair("replication.backlog", n(0)),
                     pair("clients.slaves", n(0)),
@@ -594,7 +600,7 @@ impl Exec {
                     pair("keys.count", int(keys)),
                     pair("keys.bytes-per-key", int(dataset.checked_div(keys).unwrap_or(0))),
                     pair("dataset.bytes", int(dataset)),
-                    pair("dataset.percentage", Reply::Double(if rss == 0 { 0.0 } else { dataset as f64 * 100.0 / rss as f64 })),
+                    pair("dataset.percentage", Reply::Double(if used == 0 { 0.0 } else { dataset as f64 * 100.0 / used as f64 })),
                 ]))
             }
             "DOCTOR" if argv.len() == 2 => Outcome::reply(Reply::Verbatim {
