@@ -1124,7 +1124,7 @@ impl Exec {
     /// Redis's active expiry, on the primary only (replicas wait for the
     /// primary's DEL effects so their data stays a function of the log).
     /// Runs in chunks until no database is stale or the time budget is
-    /// spent; a batch grown past its size is sealed between chunks, so the
+    /// spent; the batch is sealed at the first DEL that fills it, so the
     /// DELs of one tick never make a record larger than any other.
     fn active_expire(&mut self) {
         if self.paused()
@@ -1160,17 +1160,20 @@ impl Exec {
     }
 
     /// Puts effects of the node's own making (expirations, evictions) in
-    /// the open batch, sealing it once full: many of them must not grow one
-    /// journal record without bound.
+    /// the open batch, sealing it as soon as it is full. Each is a `DEL`
+    /// of its own, so a batch may end between any two; sealing only after
+    /// a whole chunk (as until 2026-12-06) let 1,024 deletions of keys of
+    /// up to 12 MiB each grow one journal record past what an append
+    /// takes.
     fn journal_own_effects(&mut self, effects: &mut Vec<Effect>) {
-        let batch = self.next_batch;
         for effect in effects.drain(..) {
+            let batch = self.next_batch;
             self.track_effect(&effect, batch);
             self.open_bytes += effect_bytes(&effect.argv);
             self.open.push(effect.into());
-        }
-        if self.open_bytes >= MAX_BATCH_BYTES {
-            self.seal();
+            if self.open_bytes >= MAX_BATCH_BYTES {
+                self.seal();
+            }
         }
     }
 }
@@ -1285,7 +1288,8 @@ mod tests {
     }
 
     fn become_primary(exec: &mut Exec) -> mpsc::Receiver<SealedBatch> {
-        let (batches, batches_rx) = mpsc::channel(16);
+        // Room for every batch one step seals: the tests drain between steps.
+        let (batches, batches_rx) = mpsc::channel(1024);
         let (done, _) = oneshot::channel();
         exec.handle(ExecMsg::BecomePrimary {
             batches,
@@ -1414,6 +1418,46 @@ mod tests {
         assert!(matches!(&items[3].reply, Reply::Error(text) if text.starts_with("EXECABORT")));
         exec.seal();
         assert!(batches.try_recv().is_err(), "nothing goes to the journal");
+    }
+
+    #[test]
+    fn large_keys_expiring_together_are_spread_over_batches_that_fit_the_journal() {
+        let (mut exec, mut batches, mut replies) = primary_exec();
+        // 300 keys of 64 KiB: 19 MiB of DELs, all in one chunk of samples.
+        let key = |i: usize| Bytes::from(format!("{i:0>65535}"));
+        for chunk in (0..300).collect::<Vec<_>>().chunks(10) {
+            let commands = chunk
+                .iter()
+                .map(|&i| {
+                    vec![
+                        Bytes::from_static(b"SET"),
+                        key(i),
+                        Bytes::from_static(b"v"),
+                        Bytes::from_static(b"PX"),
+                        Bytes::from_static(b"1"),
+                    ]
+                })
+                .collect();
+            run(&mut exec, &mut replies, commands);
+            exec.seal();
+            while batches.try_recv().is_ok() {}
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let mut deleted = 0;
+        for _ in 0..100 {
+            exec.begin_step();
+            exec.handle(ExecMsg::Tick);
+            exec.seal();
+            while let Ok(batch) = batches.try_recv() {
+                let bytes: usize = batch.ops.iter().map(|op| effect_bytes(&op.argv)).sum();
+                assert!(bytes < MAX_BATCH_BYTES + (64 << 10) + 100, "a batch of {bytes} bytes");
+                deleted += batch.ops.len();
+            }
+            if deleted == 300 {
+                break;
+            }
+        }
+        assert_eq!(deleted, 300);
     }
 
     #[test]

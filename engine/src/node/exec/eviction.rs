@@ -424,7 +424,7 @@ mod tests {
         );
         let replies: Vec<Reply> = items.into_iter().map(|item| item.reply).collect();
         assert!(
-            matches!(&replies[0], Reply::Error(text) if text.contains("maxmemory needs the allocator")),
+            matches!(&replies[0], Reply::Error(text) if text.contains("this node has no memory gauge")),
             "{:?}",
             replies[0]
         );
