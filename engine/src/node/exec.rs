@@ -1420,12 +1420,17 @@ mod tests {
         assert!(batches.try_recv().is_err(), "nothing goes to the journal");
     }
 
-    #[test]
-    fn large_keys_expiring_together_are_spread_over_batches_that_fit_the_journal() {
-        let (mut exec, mut batches, mut replies) = primary_exec();
-        // 300 keys of 64 KiB: 19 MiB of DELs, all in one chunk of samples.
-        let key = |i: usize| Bytes::from(format!("{i:0>65535}"));
-        for chunk in (0..300).collect::<Vec<_>>().chunks(10) {
+    /// Writes `count` keys named by `key` with a 1 ms TTL, `per_message`
+    /// SETs a message, drains their batches, and lets them expire.
+    fn write_expiring_keys(
+        exec: &mut Exec,
+        batches: &mut mpsc::Receiver<SealedBatch>,
+        replies: &mut mpsc::UnboundedReceiver<Outgoing>,
+        count: usize,
+        per_message: usize,
+        key: impl Fn(usize) -> Bytes,
+    ) {
+        for chunk in (0..count).collect::<Vec<_>>().chunks(per_message) {
             let commands = chunk
                 .iter()
                 .map(|&i| {
@@ -1438,11 +1443,21 @@ mod tests {
                     ]
                 })
                 .collect();
-            run(&mut exec, &mut replies, commands);
+            run(exec, replies, commands);
             exec.seal();
             while batches.try_recv().is_ok() {}
         }
+        assert_eq!(exec.ks.dbsize(0), count);
         std::thread::sleep(Duration::from_millis(5));
+    }
+
+    #[test]
+    fn large_keys_expiring_together_are_spread_over_batches_that_fit_the_journal() {
+        let (mut exec, mut batches, mut replies) = primary_exec();
+        // 300 keys of 64 KiB: 19 MiB of DELs, all in one chunk of samples.
+        write_expiring_keys(&mut exec, &mut batches, &mut replies, 300, 10, |i| {
+            Bytes::from(format!("{i:0>65535}"))
+        });
         let mut deleted = 0;
         for _ in 0..100 {
             exec.begin_step();
@@ -1464,26 +1479,9 @@ mod tests {
     fn active_expiry_reclaims_thousands_of_keys_a_tick_in_bounded_batches() {
         let (mut exec, mut batches, mut replies) = primary_exec();
         let keys = 20_000;
-        let key = |i: usize| Bytes::from(format!("{i:0>100}"));
-        for chunk in (0..keys).collect::<Vec<_>>().chunks(1000) {
-            let commands = chunk
-                .iter()
-                .map(|&i| {
-                    vec![
-                        Bytes::from_static(b"SET"),
-                        key(i),
-                        Bytes::from_static(b"v"),
-                        Bytes::from_static(b"PX"),
-                        Bytes::from_static(b"1"),
-                    ]
-                })
-                .collect();
-            run(&mut exec, &mut replies, commands);
-            exec.seal();
-            while batches.try_recv().is_ok() {}
-        }
-        assert_eq!(exec.ks.dbsize(0), keys);
-        std::thread::sleep(Duration::from_millis(5));
+        write_expiring_keys(&mut exec, &mut batches, &mut replies, keys, 1000, |i| {
+            Bytes::from(format!("{i:0>100}"))
+        });
 
         let mut deleted = std::collections::HashSet::new();
         let mut first_tick = 0;
