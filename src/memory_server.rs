@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use std::sync::Arc;
 
 use memoir_engine::node::limits::parse_memory;
+use memoir_engine::node::memory::MAX_SAMPLES;
 use memoir_engine::{EvictionPolicy, MemoryNode, NodeConfig, Role, Snapshots};
 use memoir_journal::server::{Replica, ReplicaConfig};
 use memoir_snapshot::service::DEFAULT_IO_BYTES_PER_S;
@@ -85,7 +86,7 @@ pub struct ServerArgs {
 
 /// Redis's `maxmemory` settings, for `memoir server` (a process with one
 /// node, so the allocator's count is the node's).
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Default)]
 pub struct MemoryArgs {
     /// Most memory the node may use, as Redis's `maxmemory`: `100mb`,
     /// `2gb` (default 0: no limit). Measured by the allocator.
@@ -125,8 +126,8 @@ impl MemoryArgs {
             })?;
         }
         if let Some(samples) = self.maxmemory_samples {
-            if !(1..=64).contains(&samples) {
-                bail!("maxmemory-samples must be between 1 and 64, not {samples}");
+            if !(1..=MAX_SAMPLES).contains(&samples) {
+                bail!("maxmemory-samples must be between 1 and {MAX_SAMPLES}, not {samples}");
             }
             config.maxmemory_samples = samples;
         }

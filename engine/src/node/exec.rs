@@ -216,7 +216,6 @@ pub(crate) fn spawn(shared: Arc<NodeShared>, role_commands: mpsc::UnboundedSende
     let commit = Arc::new(watch::Sender::new(CommitState::default()));
     let mut exec = Exec::new(shared, commit.clone(), role_commands);
     exec.publish_default_user();
-    exec.sync_access_tracking();
     // Blocked clients' timers run on the runtime that started the node and
     // report back through a weak sender (they must not keep the thread's
     // queue open).
@@ -407,7 +406,7 @@ impl Exec {
         role_commands: mpsc::UnboundedSender<RoleCommand>,
     ) -> Exec {
         let databases = shared.config.databases;
-        Exec {
+        let mut exec = Exec {
             ks: Keyspace::new(databases),
             sessions: HashMap::new(),
             role_commands,
@@ -456,7 +455,10 @@ impl Exec {
             last_idle_check: Instant::now(),
             last_call: Duration::ZERO,
             shared,
-        }
+        };
+        // The keyspace stamps accesses as the configured policy reads them.
+        exec.sync_access_tracking();
+        exec
     }
 
     fn run(&mut self, mut rx: mpsc::Receiver<ExecMsg>) {
@@ -1268,7 +1270,6 @@ mod tests {
         let commit = Arc::new(watch::Sender::new(CommitState::default()));
         let (role_tx, _role_rx) = mpsc::unbounded_channel();
         let mut exec = Exec::new(shared, commit, role_tx);
-        exec.sync_access_tracking();
         exec.begin_step();
         let replies_rx = connect(&mut exec);
         let batches_rx = become_primary(&mut exec);
@@ -1420,6 +1421,15 @@ mod tests {
         assert!(batches.try_recv().is_err(), "nothing goes to the journal");
     }
 
+    /// One tick of the execution thread (active expiry, eviction), then
+    /// the batches it sealed.
+    pub(in crate::node::exec) fn tick(exec: &mut Exec, batches: &mut mpsc::Receiver<SealedBatch>) -> Vec<SealedBatch> {
+        exec.begin_step();
+        exec.handle(ExecMsg::Tick);
+        exec.seal();
+        std::iter::from_fn(|| batches.try_recv().ok()).collect()
+    }
+
     /// Writes `count` keys named by `key` with a 1 ms TTL, `per_message`
     /// SETs a message, drains their batches, and lets them expire.
     fn write_expiring_keys(
@@ -1460,10 +1470,7 @@ mod tests {
         });
         let mut deleted = 0;
         for _ in 0..100 {
-            exec.begin_step();
-            exec.handle(ExecMsg::Tick);
-            exec.seal();
-            while let Ok(batch) = batches.try_recv() {
+            for batch in tick(&mut exec, &mut batches) {
                 let bytes: usize = batch.ops.iter().map(|op| effect_bytes(&op.argv)).sum();
                 assert!(bytes < MAX_BATCH_BYTES + (64 << 10) + 100, "a batch of {bytes} bytes");
                 deleted += batch.ops.len();
@@ -1485,11 +1492,8 @@ mod tests {
 
         let mut deleted = std::collections::HashSet::new();
         let mut first_tick = 0;
-        for tick in 0..200 {
-            exec.begin_step();
-            exec.handle(ExecMsg::Tick);
-            exec.seal();
-            while let Ok(batch) = batches.try_recv() {
+        for round in 0..200 {
+            for batch in tick(&mut exec, &mut batches) {
                 let bytes: usize = batch.ops.iter().map(|op| effect_bytes(&op.argv)).sum();
                 assert!(bytes < MAX_BATCH_BYTES + 200, "a batch of {bytes} bytes");
                 for op in batch.ops {
@@ -1497,7 +1501,7 @@ mod tests {
                     assert!(deleted.insert(op.argv[1].clone()), "one DEL per key");
                 }
             }
-            if tick == 0 {
+            if round == 0 {
                 first_tick = deleted.len();
             }
             if deleted.len() == keys {

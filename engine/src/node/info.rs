@@ -91,10 +91,7 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
             }
             "memory" => {
                 let rss = resident_bytes();
-                // As Redis: the allocator's figure, which maxmemory is
-                // measured by; the resident set where there is none.
-                let used = extra.allocated.unwrap_or(rss);
-                let peak = shared.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
+                let (used, peak) = used_memory(shared, extra.allocated);
                 add("used_memory", used.to_string());
                 add("used_memory_human", human_bytes(used));
                 add("used_memory_rss", rss.to_string());
@@ -266,6 +263,15 @@ fn journal(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
 }
 
 /// Resident set size of this process (Linux), 0 where unknown.
+/// `used_memory` and its peak, as INFO and MEMORY STATS report them. As
+/// Redis: the allocator's figure, which `maxmemory` is measured by; the
+/// resident set where the node has no gauge.
+pub(super) fn used_memory(shared: &NodeShared, allocated: Option<u64>) -> (u64, u64) {
+    let used = allocated.unwrap_or_else(resident_bytes);
+    let peak = shared.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
+    (used, peak)
+}
+
 pub fn resident_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;

@@ -30,6 +30,8 @@ pub const READING_MAX_AGE: Duration = Duration::from_millis(1);
 pub const NO_GAUGE: &str = "maxmemory needs a count of this node's own memory, and this node has no memory gauge (NodeConfig::memory_gauge): run it in a process of its own, as memoir server does (memoir dev shares one process among all its parts)";
 /// Redis's default `maxmemory-samples`.
 pub const DEFAULT_SAMPLES: usize = 5;
+/// Redis's bounds on `maxmemory-samples` (1 to 64).
+pub const MAX_SAMPLES: usize = 64;
 
 /// Reads the bytes the process has allocated (`None` if it cannot tell).
 #[derive(Clone, Copy)]

@@ -196,13 +196,9 @@ impl AdminState {
         Duration::from_secs(u64::try_from(self.config_i64("timeout", 0)).unwrap_or(0))
     }
 
-    fn config_i64(&self, name: &str, default: i64) -> i64 {
-        parse_i64(&self.config, name, default)
-    }
-
     /// A numeric setting as last set (`default` if it does not parse).
-    pub(super) fn config_number(&self, name: &str, default: i64) -> i64 {
-        self.config_i64(name, default)
+    pub(super) fn config_i64(&self, name: &str, default: i64) -> i64 {
+        parse_i64(&self.config, name, default)
     }
 
     /// An error reply went to a client (INFO errorstats): counted by its
@@ -399,7 +395,7 @@ fn validate(name: &str, value: &[u8]) -> Result<String, String> {
 
 /// Integer parameters with Redis's bounds.
 const BOUNDED_INTEGERS: &[(&str, i64, i64)] = &[
-    ("maxmemory-samples", 1, 64),
+    ("maxmemory-samples", 1, crate::node::memory::MAX_SAMPLES as i64),
     ("maxmemory-eviction-tenacity", 0, 100),
     ("lfu-log-factor", 0, i32::MAX as i64),
     ("lfu-decay-time", 0, i32::MAX as i64),
@@ -578,13 +574,7 @@ impl Exec {
                 Outcome::with_barrier(usage.map_or(Reply::Null, int), barrier)
             }
             "STATS" if argv.len() == 2 => {
-                // The figure INFO's used_memory gives: the allocator's
-                // when the node has a gauge, else the resident set.
-                let used = self
-                    .memory
-                    .allocated_now()
-                    .unwrap_or_else(crate::node::info::resident_bytes);
-                let peak = self.shared.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
+                let (used, peak) = crate::node::info::used_memory(&self.shared, self.memory.allocated_now());
                 let dataset = self.ks.memory_bytes();
                 let keys = self.ks.total_keys();
                 let pair = |k: &str, v: Reply| (text(k), v);
@@ -719,10 +709,7 @@ impl Exec {
                 ("requirepass", _) => self.set_requirepass(value.as_bytes()),
                 ("acl-pubsub-default", _) => self.acl.set_pubsub_default(value == "allchannels"),
                 ("protected-mode", _) => self.shared.protected_mode.store(value == "yes", Ordering::Release),
-                ("maxmemory", Some(n)) => {
-                    // Refused above without a gauge.
-                    let _ = self.set_maxmemory(n as u64);
-                }
+                ("maxmemory", Some(n)) => self.set_maxmemory(n as u64),
                 ("maxmemory-policy", _) => {
                     if let Some(policy) = EvictionPolicy::parse(&value) {
                         self.set_maxmemory_policy(policy);

@@ -18,7 +18,6 @@ use tracing::{debug, warn};
 use super::Exec;
 use crate::commands::{flags, CommandSpec};
 use crate::keyspace::eviction::EvictionPolicy;
-use crate::node::memory::NO_GAUGE;
 use crate::node::shared::Role;
 use crate::resp::Reply;
 
@@ -103,8 +102,9 @@ impl Exec {
     }
 
     /// Under `maxmemory`, every command first evicts what it can; a
-    /// command that may allocate is refused when nothing more can go. Refused inside MULTI, it fails the
-    /// transaction; an EXEC of writes is refused as Redis aborts it.
+    /// command that may allocate is refused when nothing more can go.
+    /// Refused inside MULTI, it fails the transaction; an EXEC of writes
+    /// is refused as Redis aborts it.
     pub(super) fn out_of_memory_refusal(&mut self, conn: u64, spec: &CommandSpec) -> Option<Reply> {
         if self.memory.maxmemory == 0 {
             return None;
@@ -142,12 +142,9 @@ impl Exec {
         self.open_bytes + self.unresolved_bytes
     }
 
-    /// CONFIG SET of `maxmemory`: refused without a gauge (the limit could
-    /// not be measured).
-    pub(super) fn set_maxmemory(&mut self, bytes: u64) -> Result<(), &'static str> {
-        if bytes > 0 && !self.memory.has_gauge() {
-            return Err(NO_GAUGE);
-        }
+    /// CONFIG SET of `maxmemory`, already checked (`config_set` refuses a
+    /// limit on a node without a gauge: it could not be measured).
+    pub(super) fn set_maxmemory(&mut self, bytes: u64) {
         self.memory.maxmemory = bytes;
         if let Some(used) = self.memory.used(Instant::now(), true) {
             if bytes > 0 && self.over_limit(used) {
@@ -159,7 +156,6 @@ impl Exec {
                 );
             }
         }
-        Ok(())
     }
 
     pub(super) fn set_maxmemory_policy(&mut self, policy: EvictionPolicy) {
@@ -170,8 +166,8 @@ impl Exec {
     /// Tells the keyspace how to stamp accesses: by the policy (LRU or
     /// LFU) and `lfu-log-factor` / `lfu-decay-time`.
     pub(super) fn sync_access_tracking(&mut self) {
-        let factor = u32::try_from(self.admin.config_number("lfu-log-factor", 10)).unwrap_or(10);
-        let decay = u32::try_from(self.admin.config_number("lfu-decay-time", 1)).unwrap_or(1);
+        let factor = u32::try_from(self.admin.config_i64("lfu-log-factor", 10)).unwrap_or(10);
+        let decay = u32::try_from(self.admin.config_i64("lfu-decay-time", 1)).unwrap_or(1);
         self.ks
             .set_access_tracking(self.memory.policy.access_mode(), factor, decay);
     }
@@ -183,8 +179,7 @@ mod tests {
 
     use bytes::Bytes;
 
-    use super::super::tests::{primary_exec_with, run, set, test_config};
-    use super::super::ExecMsg;
+    use super::super::tests::{primary_exec_with, run, set, test_config, tick};
     use super::*;
     use crate::node::memory::MemoryGauge;
     use crate::node::NodeConfig;
@@ -283,10 +278,7 @@ mod tests {
         let mut deleted = Vec::new();
         for _ in 0..1000 {
             let before = exec.ks.access_stats().evicted_keys;
-            exec.begin_step();
-            exec.handle(ExecMsg::Tick);
-            exec.seal();
-            while let Ok(batch) = batches.try_recv() {
+            for batch in tick(exec, batches) {
                 for op in batch.ops {
                     assert_eq!(op.argv[0], "DEL", "eviction journals deletions only");
                     deleted.push(op.argv[1].clone());
