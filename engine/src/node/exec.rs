@@ -278,19 +278,33 @@ struct Transaction {
     denyoom: bool,
 }
 
+/// Below this many entries, a dirty-key map is not worth shrinking.
+const DIRTY_KEYS_MIN_CAPACITY: usize = 1024;
+
 /// Which keys have writes not yet committed, and in which batch.
 #[derive(Default)]
 struct DirtyKeys {
     by_db: Vec<HashMap<Bytes, u64>>,
     by_batch: VecDeque<(u64, Vec<(usize, Bytes)>)>,
+    /// The most entries each map and `by_batch` held since the last tick.
+    peak_len: Vec<usize>,
+    peak_batches: usize,
     /// Newest batch holding a whole-dataset write (FLUSHDB, FLUSHALL).
     whole_dataset: u64,
+    /// Newest batch holding a deletion of the node's own making (active
+    /// expiry, eviction). These are not marked key by key: a burst of
+    /// evictions marked hundreds of thousands of keys, and the marks' own
+    /// memory (about 120 bytes a key) counted against `maxmemory`, which
+    /// evicted more. A read that finds a key absent waits for this batch
+    /// instead; a read that finds it present saw no such deletion.
+    own_deletions: u64,
 }
 
 impl DirtyKeys {
     fn new(databases: usize) -> DirtyKeys {
         DirtyKeys {
             by_db: (0..databases).map(|_| HashMap::new()).collect(),
+            peak_len: vec![0; databases],
             ..DirtyKeys::default()
         }
     }
@@ -298,9 +312,15 @@ impl DirtyKeys {
     fn mark(&mut self, db: usize, key: &Bytes, batch: u64) {
         let Some(map) = self.by_db.get_mut(db) else { return };
         map.insert(key.clone(), batch);
+        if let Some(peak) = self.peak_len.get_mut(db) {
+            *peak = (*peak).max(map.len());
+        }
         match self.by_batch.back_mut() {
             Some((last, keys)) if *last == batch => keys.push((db, key.clone())),
-            _ => self.by_batch.push_back((batch, vec![(db, key.clone())])),
+            _ => {
+                self.by_batch.push_back((batch, vec![(db, key.clone())]));
+                self.peak_batches = self.peak_batches.max(self.by_batch.len());
+            }
         }
     }
 
@@ -329,14 +349,39 @@ impl DirtyKeys {
         if self.whole_dataset <= resolved {
             self.whole_dataset = 0;
         }
+        if self.own_deletions <= resolved {
+            self.own_deletions = 0;
+        }
+    }
+
+    /// Gives back what a burst of writes grew, once per cron tick: a map
+    /// keeps its peak capacity otherwise, and one burst of evictions (each
+    /// one a dirty key until its DEL commits) left tens of megabytes behind
+    /// for good. Sizing by the tick's high-water mark, not by the current
+    /// length (which falls to about 0 after every commit), keeps a steady
+    /// load from shrinking and regrowing its maps on every tick.
+    fn shrink_to_recent_peak(&mut self) {
+        for (map, peak) in self.by_db.iter_mut().zip(&mut self.peak_len) {
+            let wanted = (*peak * 2).max(DIRTY_KEYS_MIN_CAPACITY);
+            if map.capacity() > 2 * wanted {
+                map.shrink_to(wanted);
+            }
+            *peak = map.len();
+        }
+        let wanted = (self.peak_batches * 2).max(DIRTY_KEYS_MIN_CAPACITY);
+        if self.by_batch.capacity() > 2 * wanted {
+            self.by_batch.shrink_to(wanted);
+        }
+        self.peak_batches = self.by_batch.len();
     }
 
     fn clear(&mut self) {
         for map in &mut self.by_db {
-            map.clear();
+            *map = HashMap::new();
         }
-        self.by_batch.clear();
+        self.by_batch = VecDeque::new();
         self.whole_dataset = 0;
+        self.own_deletions = 0;
     }
 }
 
@@ -635,6 +680,7 @@ impl Exec {
                 self.active_expire();
                 self.evict_for_room(eviction::TICK_EVICTION_BUDGET);
                 self.close_idle_clients();
+                self.dirty.shrink_to_recent_peak();
             }
             ExecMsg::Stop => {}
             ExecMsg::Inspect(inspector) => {
@@ -1004,13 +1050,8 @@ impl Exec {
     }
 
     fn track_effect(&mut self, effect: &Effect, batch: u64) {
+        self.signal_effect(effect);
         let db = effect.db as usize;
-        if !self.watchers.is_empty() || !self.blocking.is_empty() {
-            for (key_db, key) in Self::effect_keys(effect) {
-                self.touch_key(key_db, &key);
-                self.signal_ready(key_db, &key);
-            }
-        }
         match commands::lookup(&effect.argv[0]) {
             Some(spec) if spec.flags & flags::WHOLE_DATASET == 0 => {
                 for key in spec.keys(&effect.argv) {
@@ -1018,6 +1059,16 @@ impl Exec {
                 }
             }
             _ => self.dirty.whole_dataset = batch,
+        }
+    }
+
+    /// Tells WATCH and blocked clients about the keys an effect writes.
+    fn signal_effect(&mut self, effect: &Effect) {
+        if !self.watchers.is_empty() || !self.blocking.is_empty() {
+            for (key_db, key) in Self::effect_keys(effect) {
+                self.touch_key(key_db, &key);
+                self.signal_ready(key_db, &key);
+            }
         }
     }
 
@@ -1032,8 +1083,19 @@ impl Exec {
         }
         spec.keys(argv)
             .into_iter()
-            .map(|key| self.dirty.barrier(db, key))
-            .fold(self.dirty.whole_dataset, u64::max)
+            .map(|key| self.key_barrier(db, key))
+            .fold(0, u64::max)
+    }
+
+    /// The batch a reply that read `key` must wait for.
+    fn key_barrier(&self, db: usize, key: &[u8]) -> u64 {
+        let barrier = self.dirty.barrier(db, key);
+        if self.dirty.own_deletions > barrier && self.ks.db(db).is_none_or(|store| store.find(key).is_none()) {
+            // The key may be absent because of an expiration or eviction
+            // not yet committed.
+            return self.dirty.own_deletions;
+        }
+        barrier
     }
 
     fn newest_write_batch(&self) -> u64 {
@@ -1169,8 +1231,15 @@ impl Exec {
     /// takes.
     fn journal_own_effects(&mut self, effects: &mut Vec<Effect>) {
         for effect in effects.drain(..) {
-            let batch = self.next_batch;
-            self.track_effect(&effect, batch);
+            debug_assert!(
+                effect
+                    .argv
+                    .first()
+                    .is_some_and(|name| name.eq_ignore_ascii_case(b"DEL")),
+                "the node's own effects are deletions"
+            );
+            self.signal_effect(&effect);
+            self.dirty.own_deletions = self.next_batch;
             self.open_bytes += effect_bytes(&effect.argv);
             self.open.push(effect.into());
             if self.open_bytes >= MAX_BATCH_BYTES {
@@ -1250,6 +1319,33 @@ mod tests {
     use super::super::commit::BarrierState;
     use super::*;
     use crate::node::NodeConfig;
+
+    #[test]
+    fn dirty_key_maps_give_back_a_burst_once_a_tick_has_passed_without_one() {
+        let mut dirty = DirtyKeys::new(2);
+        for i in 0..100_000u64 {
+            dirty.mark(1, &Bytes::from(format!("key:{i}")), 1 + i / 1000);
+        }
+        let burst = dirty.by_db[1].capacity();
+        assert!(burst >= 100_000);
+        dirty.release_through(100);
+        assert!(dirty.by_db[1].is_empty() && dirty.by_batch.is_empty());
+        dirty.shrink_to_recent_peak();
+        // (hashbrown counts tombstones out of its capacity until a rehash.)
+        assert!(
+            dirty.by_db[1].capacity() >= burst / 2,
+            "the burst was this tick: kept for the next one"
+        );
+        dirty.mark(1, &Bytes::from_static(b"steady"), 101);
+        dirty.shrink_to_recent_peak();
+        assert!(
+            dirty.by_db[1].capacity() <= 4 * DIRTY_KEYS_MIN_CAPACITY,
+            "{}",
+            dirty.by_db[1].capacity()
+        );
+        assert!(dirty.by_batch.capacity() <= 4 * DIRTY_KEYS_MIN_CAPACITY);
+        assert_eq!(dirty.barrier(1, b"steady"), 101, "shrinking keeps what is marked");
+    }
 
     fn primary_exec() -> (Exec, mpsc::Receiver<SealedBatch>, mpsc::UnboundedReceiver<Outgoing>) {
         primary_exec_with(test_config())

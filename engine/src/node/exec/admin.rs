@@ -567,7 +567,7 @@ impl Exec {
                     Some(key.len() + store.value_at(pos)?.heap_bytes() + 48)
                 });
                 let barrier = if self.shared.role() == crate::node::shared::Role::Primary {
-                    self.dirty.barrier(db, key).max(self.dirty.whole_dataset)
+                    self.key_barrier(db, key)
                 } else {
                     0
                 };

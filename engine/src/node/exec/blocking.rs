@@ -275,7 +275,7 @@ impl Exec {
             return 0;
         }
         keys.iter()
-            .map(|k| self.dirty.barrier(db, k))
+            .map(|k| self.key_barrier(db, k))
             .fold(self.dirty.whole_dataset, u64::max)
     }
 

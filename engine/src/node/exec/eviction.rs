@@ -377,6 +377,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn evictions_hold_back_reads_that_miss_until_their_deletions_commit_without_marking_each_key() {
+        let (mut exec, mut batches, mut replies) = filled_then_limited(EvictionPolicy::VolatileRandom);
+        exec.dirty.release_through(exec.last_sealed);
+        let deleted = evict_on_ticks(&mut exec, &mut batches);
+        assert_eq!(deleted.len(), 151);
+        let evictions = exec.last_sealed;
+        assert!(
+            exec.dirty.by_db.iter().all(|map| map.is_empty()) && exec.dirty.by_batch.is_empty(),
+            "no per-key marks for the node's own deletions"
+        );
+        let evicted = String::from_utf8_lossy(&deleted[0]).into_owned();
+        let reads = vec![cmd(&["GET", &evicted]), cmd(&["GET", "persistent:1"])];
+        let items = run(&mut exec, &mut replies, reads.clone());
+        assert_eq!(items[0].reply, Reply::Null);
+        assert_eq!(items[0].barrier, evictions, "a miss waits for the deletions");
+        assert_eq!(items[1].barrier, 0, "a hit saw no deletion");
+        exec.dirty.release_through(evictions);
+        let items = run(&mut exec, &mut replies, reads);
+        assert_eq!(items[0].barrier, 0, "committed: nothing to wait for");
+    }
+
     fn under() -> Option<u64> {
         Some(LIMIT / 4)
     }
