@@ -214,6 +214,27 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
         V::Int(n) => assert!(n > 0),
         other => panic!("{other:?}"),
     }
+    // A list whose first elements are small: the default 5 samples
+    // underestimate it, SAMPLES 0 counts every element, as in Redis.
+    let mut rpush = vec!["RPUSH".to_string(), "mixed".to_string()];
+    rpush.extend((0..200).map(|i| if i < 5 { format!("s{i}") } else { "l".repeat(100) }));
+    let rpush: Vec<&str> = rpush.iter().map(String::as_str).collect();
+    assert_eq!(c.cmd(&rpush).await, V::Int(200));
+    let usage = |reply: V| match reply {
+        V::Int(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let sampled = usage(c.cmd(&["MEMORY", "USAGE", "mixed"]).await);
+    let counted = usage(c.cmd(&["MEMORY", "USAGE", "mixed", "SAMPLES", "0"]).await);
+    assert!(counted > sampled + 150 * 100, "{counted} vs {sampled}");
+    assert_eq!(
+        usage(c.cmd(&["MEMORY", "USAGE", "mixed", "samples", "1000"]).await),
+        counted
+    );
+    assert_eq!(
+        c.cmd(&["MEMORY", "USAGE", "mixed", "SAMPLES", "-1"]).await,
+        V::Error("ERR syntax error".into())
+    );
     assert_eq!(c.cmd(&["LATENCY", "LATEST"]).await, V::Array(vec![]));
     assert_eq!(c.cmd(&["LATENCY", "RESET"]).await, V::Int(0));
 

@@ -299,13 +299,22 @@ impl Db {
 
     /// Bytes used by this database, approximately (for INFO memory).
     pub fn memory_bytes(&self) -> usize {
-        self.table.overhead_bytes()
-            + self.volatile.capacity() * std::mem::size_of::<VolatileKey>()
-            + self
-                .table
-                .iter()
-                .map(|entry| entry.key.heap_bytes() + entry.value.heap_bytes())
-                .sum::<usize>()
+        self.overhead_bytes() + (0..self.len()).map(|pos| self.entry_heap_bytes(pos, 0)).sum::<usize>()
+    }
+
+    /// What the database's own structures hold, entries' heap data aside:
+    /// O(index shards), not O(keys).
+    pub fn overhead_bytes(&self) -> usize {
+        self.table.overhead_bytes() + self.volatile.capacity() * std::mem::size_of::<VolatileKey>()
+    }
+
+    /// Heap bytes of the entry at `pos` (key and value), a large
+    /// collection's elements estimated from `samples` of them (every one
+    /// when 0); 0 past the end.
+    pub fn entry_heap_bytes(&self, pos: usize, samples: usize) -> usize {
+        self.table.get(pos).map_or(0, |entry| {
+            entry.key.heap_bytes() + entry.value.heap_bytes_sampled(samples)
+        })
     }
 
     /// The key at `pos` as `Bytes` (for replies and effects).

@@ -3,6 +3,7 @@
 //! hash table beyond. The conversion is one-way, as in Redis.
 
 use super::compact::CompactBytes;
+use super::memory::sampled_sum;
 use super::pack::{Pack, PackIter};
 use super::table::{DenseTable, Keyed};
 
@@ -175,15 +176,16 @@ impl HashValue {
         }
     }
 
-    pub fn heap_bytes(&self) -> usize {
+    /// Heap bytes held, pairs' own bytes estimated from `samples` of them
+    /// (every one when 0).
+    pub fn heap_bytes_sampled(&self, samples: usize) -> usize {
         match self {
             HashValue::Packed(pack) => pack.heap_bytes(),
             HashValue::Table(table) => {
                 table.overhead_bytes()
-                    + table
-                        .iter()
-                        .map(|pair| pair.field.heap_bytes() + pair.value.heap_bytes())
-                        .sum::<usize>()
+                    + sampled_sum(table.iter(), samples, |pair| {
+                        pair.field.heap_bytes() + pair.value.heap_bytes()
+                    })
             }
         }
     }

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::compact::CompactBytes;
+use super::memory::sampled_sum;
 
 #[derive(Default)]
 pub struct ListValue {
@@ -110,8 +111,10 @@ impl ListValue {
         }
     }
 
-    pub fn heap_bytes(&self) -> usize {
+    /// Heap bytes held, elements' own bytes estimated from `samples` of
+    /// them (every one when 0).
+    pub fn heap_bytes_sampled(&self, samples: usize) -> usize {
         self.items.capacity() * std::mem::size_of::<CompactBytes>()
-            + self.items.iter().map(CompactBytes::heap_bytes).sum::<usize>()
+            + sampled_sum(self.items.iter(), samples, CompactBytes::heap_bytes)
     }
 }

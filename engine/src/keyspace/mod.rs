@@ -21,6 +21,7 @@ pub mod digest;
 pub mod eviction;
 pub mod hash;
 pub mod list;
+pub mod memory;
 pub mod numbers;
 pub mod pack;
 pub mod random;
@@ -30,11 +31,14 @@ pub mod table;
 pub mod value;
 pub mod zset;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use self::access::{wall_clock_ms, DbAccess};
 use self::db::Db;
 use self::eviction::{AccessMode, AccessTracking, Evicted, EvictionPolicy, EvictionPool};
+use self::memory::DatasetMeter;
 use self::random::FastRng;
 use self::value::Value;
 use crate::commands::{self, Clock, CommandKind, Effect, ExecCtx};
@@ -61,6 +65,7 @@ pub struct Keyspace {
     /// The clock and mode access stamps are written with.
     tracking: AccessTracking,
     eviction_pool: EvictionPool,
+    dataset_meter: DatasetMeter,
 }
 
 /// What one call of [`Keyspace::active_expire_cycle`] did.
@@ -111,6 +116,7 @@ impl Keyspace {
                 tracking
             },
             eviction_pool: EvictionPool::default(),
+            dataset_meter: DatasetMeter::default(),
         }
     }
 
@@ -176,6 +182,9 @@ impl Keyspace {
             db.clear();
         }
         self.eviction_pool.clear();
+        for index in 0..self.dbs.len() {
+            self.dataset_meter.flushed(index);
+        }
     }
 
     pub fn db(&self, index: usize) -> Option<&Db> {
@@ -188,6 +197,7 @@ impl Keyspace {
             Some(db) => {
                 let keys = db.len();
                 db.clear();
+                self.dataset_meter.flushed(index);
                 keys
             }
             None => 0,
@@ -201,6 +211,7 @@ impl Keyspace {
             return false;
         }
         self.dbs.swap(a, b);
+        self.dataset_meter.swapped(a, b);
         true
     }
 
@@ -222,9 +233,27 @@ impl Keyspace {
         Ok(())
     }
 
-    /// Approximate bytes held by the data (INFO memory).
+    /// Approximate bytes held by the data, counted now over every key and
+    /// element: O(n), for work off the latency path (the snapshot
+    /// service). A memory node reports [`Keyspace::dataset_bytes`].
     pub fn memory_bytes(&self) -> usize {
         self.dbs.iter().map(Db::memory_bytes).sum()
+    }
+
+    /// Approximate bytes held by the data as last measured by the
+    /// background walk ([`DatasetMeter`]): O(databases).
+    pub fn dataset_bytes(&self) -> usize {
+        self.dataset_meter.dataset_bytes(&self.dbs)
+    }
+
+    /// Advances the background measure of the data set by up to `budget`.
+    pub fn measure_dataset(&mut self, budget: Duration) {
+        self.dataset_meter.step(&self.dbs, budget);
+    }
+
+    /// Complete walks of the data set's measure so far.
+    pub fn dataset_walks(&self) -> u64 {
+        self.dataset_meter.walks()
     }
 
     /// The view one command gets of the database `ctx.db` selects; `None`

@@ -5,6 +5,7 @@
 //! 7.2 does), a dense hash table beyond.
 
 use super::compact::CompactBytes;
+use super::memory::sampled_sum;
 use super::numbers::parse_i64;
 use super::pack::{Pack, PackIter};
 use super::table::{DenseTable, Keyed};
@@ -170,12 +171,14 @@ impl SetValue {
         }
     }
 
-    pub fn heap_bytes(&self) -> usize {
+    /// Heap bytes held, members' own bytes estimated from `samples` of
+    /// them (every one when 0).
+    pub fn heap_bytes_sampled(&self, samples: usize) -> usize {
         match self {
             SetValue::Ints(ints) => ints.capacity() * std::mem::size_of::<i64>(),
             SetValue::Packed(pack) => pack.heap_bytes(),
             SetValue::Table(table) => {
-                table.overhead_bytes() + table.iter().map(CompactBytes::heap_bytes).sum::<usize>()
+                table.overhead_bytes() + sampled_sum(table.iter(), samples, CompactBytes::heap_bytes)
             }
         }
     }

@@ -167,14 +167,23 @@ impl Value {
     }
 
     /// Heap bytes held beyond the value's own 24 bytes (approximate).
+    /// Heap bytes held, counting every element of a collection: O(n).
     pub fn heap_bytes(&self) -> usize {
+        self.heap_bytes_sampled(0)
+    }
+
+    /// Heap bytes held, a large list's, set's or hash's elements estimated
+    /// from the first `samples` of them (every one when 0), as Redis's
+    /// `MEMORY USAGE ... SAMPLES` does. A sorted set keeps its members'
+    /// byte count, so it is always exact.
+    pub fn heap_bytes_sampled(&self, samples: usize) -> usize {
         match self {
             Value::Int(_) => 0,
             Value::Str(bytes) => bytes.heap_bytes(),
             Value::Growable(bytes) => bytes.capacity() + std::mem::size_of::<Vec<u8>>(),
-            Value::List(list) => list.heap_bytes() + std::mem::size_of::<ListValue>(),
-            Value::Hash(hash) => hash.heap_bytes() + std::mem::size_of::<HashValue>(),
-            Value::Set(set) => set.heap_bytes() + std::mem::size_of::<SetValue>(),
+            Value::List(list) => list.heap_bytes_sampled(samples) + std::mem::size_of::<ListValue>(),
+            Value::Hash(hash) => hash.heap_bytes_sampled(samples) + std::mem::size_of::<HashValue>(),
+            Value::Set(set) => set.heap_bytes_sampled(samples) + std::mem::size_of::<SetValue>(),
             Value::ZSet(zset) => zset.memory_bytes() + std::mem::size_of::<ZSet>(),
         }
     }

@@ -98,7 +98,7 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("used_memory_rss_human", human_bytes(rss));
                 add("used_memory_peak", peak.to_string());
                 add("used_memory_peak_human", human_bytes(peak));
-                add("used_memory_dataset", ks.memory_bytes().to_string());
+                add("used_memory_dataset", ks.dataset_bytes().to_string());
                 add("maxmemory", extra.maxmemory.to_string());
                 add("maxmemory_human", human_bytes(extra.maxmemory));
                 add("maxmemory_policy", extra.maxmemory_policy.into());

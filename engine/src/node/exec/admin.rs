@@ -69,6 +69,10 @@ impl ReplyMode {
 /// Ticks kept for instantaneous_ops_per_sec (1.6 s at 100 ms).
 const OPS_SAMPLES: usize = 16;
 
+/// Elements of a collection `MEMORY USAGE` reads to estimate the rest when
+/// no SAMPLES is given (Redis's default).
+const MEMORY_USAGE_DEFAULT_SAMPLES: usize = 5;
+
 const CONTAINERS: &[&str] = &[
     "client", "config", "pubsub", "debug", "slowlog", "latency", "memory", "command", "object", "acl", "xinfo",
     "script", "function", "cluster", "module",
@@ -552,8 +556,14 @@ impl Exec {
     pub(super) fn memory(&mut self, conn: u64, argv: &[Bytes]) -> Outcome {
         match upper(&argv[1]).as_str() {
             "USAGE" if argv.len() == 3 || (argv.len() == 5 && argv[3].eq_ignore_ascii_case(b"samples")) => {
-                if argv.len() == 5 && std::str::from_utf8(&argv[4]).ok().and_then(|s| s.parse::<i64>().ok()).is_none() {
-                    return Outcome::reply(err("ERR value is not an integer or out of range"));
+                // Redis's default; SAMPLES 0 counts every element.
+                let mut samples = MEMORY_USAGE_DEFAULT_SAMPLES;
+                if argv.len() == 5 {
+                    match std::str::from_utf8(&argv[4]).ok().and_then(|s| s.parse::<i64>().ok()) {
+                        Some(count) if count < 0 => return Outcome::reply(err("ERR syntax error")),
+                        Some(count) => samples = usize::try_from(count).unwrap_or(usize::MAX),
+                        None => return Outcome::reply(err("ERR value is not an integer or out of range")),
+                    }
                 }
                 let db = self.sessions.get(&conn).map_or(0, |s| s.db);
                 let key = &argv[2];
@@ -564,7 +574,7 @@ impl Exec {
                     }
                     // Key bytes + value heap + the dict entry, robj and key
                     // header Redis would allocate (about 48 bytes).
-                    Some(key.len() + store.value_at(pos)?.heap_bytes() + 48)
+                    Some(key.len() + store.value_at(pos)?.heap_bytes_sampled(samples) + 48)
                 });
                 let barrier = if self.shared.role() == crate::node::shared::Role::Primary {
                     self.key_barrier(db, key)
@@ -575,7 +585,7 @@ impl Exec {
             }
             "STATS" if argv.len() == 2 => {
                 let (used, peak) = crate::node::info::used_memory(&self.shared, self.memory.allocated_now());
-                let dataset = self.ks.memory_bytes();
+                let dataset = self.ks.dataset_bytes();
                 let keys = self.ks.total_keys();
                 let pair = |k: &str, v: Reply| (text(k), v);
                 let n = |v: u64| Reply::Integer(i64::try_from(v).unwrap_or(i64::MAX));
