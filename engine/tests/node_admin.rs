@@ -164,6 +164,54 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
     let info = c.cmd(&["INFO", "memory"]).await.text();
     assert!(info.contains("used_memory_peak:"), "{info}");
 
+    // The fields dashboards and exporters read, with sane values.
+    let number = |info: &str, name: &str| -> f64 {
+        info.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .and_then(|value| value.trim_end_matches('%').parse().ok())
+            .unwrap_or_else(|| panic!("INFO lacks a number for {name}: {info}"))
+    };
+    for name in [
+        "used_memory_overhead",
+        "used_memory_startup",
+        "used_memory_dataset_perc",
+        "used_memory_peak_perc",
+        "mem_fragmentation_ratio",
+    ] {
+        number(&info, name);
+    }
+    assert!(number(&info, "total_system_memory") > 0.0, "{info}");
+    let stats = c.cmd(&["INFO", "stats"]).await.text();
+    let (bytes_in, bytes_out) = (
+        number(&stats, "total_net_input_bytes"),
+        number(&stats, "total_net_output_bytes"),
+    );
+    let reads = number(&stats, "total_reads_processed");
+    assert!(bytes_in > 0.0 && bytes_out > 0.0 && reads > 0.0, "{stats}");
+    number(&stats, "instantaneous_input_kbps");
+    number(&stats, "expired_stale_perc");
+    // A 1,000-byte value in and out: both counters move by at least that.
+    let value = "x".repeat(1000);
+    assert_eq!(c.cmd(&["SET", "big", &value]).await, ok());
+    assert_eq!(c.cmd(&["GET", "big"]).await, V::bulk(&value));
+    let stats = c.cmd(&["INFO", "stats"]).await.text();
+    assert!(number(&stats, "total_net_input_bytes") >= bytes_in + 1000.0, "{stats}");
+    assert!(
+        number(&stats, "total_net_output_bytes") >= bytes_out + 1000.0,
+        "{stats}"
+    );
+    assert!(number(&stats, "total_reads_processed") >= reads + 3.0, "{stats}");
+    let cpu = c.cmd(&["INFO", "cpu"]).await.text();
+    assert!(number(&cpu, "used_cpu_user") > 0.0, "{cpu}");
+    number(&cpu, "used_cpu_sys_main_thread");
+    assert!(
+        c.cmd(&["INFO"])
+            .await
+            .text()
+            .contains("# Cluster\r\ncluster_enabled:0\r\n"),
+        "the default sections include Cluster, as Redis's do"
+    );
+
     // INFO journal: the SETs above were committed through the journal.
     let info = c.cmd(&["INFO", "journal"]).await.text();
     let field = |name: &str| -> String {

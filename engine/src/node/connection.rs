@@ -270,7 +270,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
         }
         match read {
             Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(bytes) => shared.net.read(bytes),
         }
         let mut commands = Vec::new();
         let mut failure = None;
@@ -368,7 +368,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     BarrierState::Pending => {
                         // Replies keep their order: flush what is ready,
                         // then wait for this one's batch.
-                        if !out.is_empty() && flush_out(&mut half, &out).await.is_err() {
+                        if !out.is_empty() && flush_out(&mut half, &out, shared).await.is_err() {
                             break 'outer;
                         }
                         out.clear();
@@ -390,12 +390,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
             }
             if outgoing.close {
-                let _ = flush_out(&mut half, &out).await;
+                let _ = flush_out(&mut half, &out, shared).await;
                 let _ = half.shutdown().await;
                 break 'outer;
             }
         }
-        if !out.is_empty() && flush_out(&mut half, &out).await.is_err() {
+        if !out.is_empty() && flush_out(&mut half, &out, shared).await.is_err() {
             break;
         }
         out.clear();
@@ -409,9 +409,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 
 /// Writes replies and flushes them: a TLS stream holds what it encrypted
 /// until flushed (a TCP stream's flush does nothing).
-async fn flush_out<W: AsyncWrite + Unpin>(half: &mut W, out: &[u8]) -> std::io::Result<()> {
+async fn flush_out<W: AsyncWrite + Unpin>(half: &mut W, out: &[u8], shared: &NodeShared) -> std::io::Result<()> {
     half.write_all(out).await?;
-    half.flush().await
+    half.flush().await?;
+    shared.net.wrote(out.len());
+    Ok(())
 }
 
 /// Waits until `barrier`'s batch has committed or failed; `None` if the

@@ -680,8 +680,13 @@ impl Exec {
                 self.shared.loading.store(false, Ordering::Release);
             }
             ExecMsg::Tick => {
-                self.admin
-                    .sample_ops(self.now, self.shared.total_commands.load(Ordering::Relaxed));
+                let net = &self.shared.net;
+                self.admin.sample_traffic(admin::TrafficSample {
+                    at: self.now,
+                    commands: self.shared.total_commands.load(Ordering::Relaxed),
+                    input_bytes: net.input_bytes.load(Ordering::Relaxed),
+                    output_bytes: net.output_bytes.load(Ordering::Relaxed),
+                });
                 self.active_expire();
                 self.evict_for_room(eviction::TICK_EVICTION_BUDGET);
                 self.close_idle_clients();
@@ -1205,20 +1210,24 @@ impl Exec {
             return;
         }
         let started = Instant::now();
-        let mut deleted = 0;
+        let (mut sampled, mut deleted) = (0, 0);
         let mut effects = std::mem::take(&mut self.scratch_effects);
-        loop {
+        let out_of_time = loop {
             let cycle = self
                 .ks
                 .active_expire_cycle(self.now_ms, &mut effects, ACTIVE_EXPIRE_CHUNK);
+            sampled += cycle.sampled;
             deleted += cycle.deleted;
             self.journal_own_effects(&mut effects);
             let now = Instant::now();
-            if !cycle.more || now.duration_since(started) >= ACTIVE_EXPIRE_TIME_BUDGET || !self.shared.lease_valid(now)
-            {
-                break;
+            if !cycle.more || !self.shared.lease_valid(now) {
+                break false;
             }
-        }
+            if now.duration_since(started) >= ACTIVE_EXPIRE_TIME_BUDGET {
+                break true;
+            }
+        };
+        self.admin.expiry_cycle(sampled, deleted, out_of_time);
         self.scratch_effects = effects;
         if deleted > 0 {
             tracing::debug!(
@@ -1325,6 +1334,31 @@ mod tests {
     use super::super::commit::BarrierState;
     use super::*;
     use crate::node::NodeConfig;
+
+    #[test]
+    fn traffic_rates_and_expiry_statistics_are_kept_as_redis_keeps_them() {
+        let (mut exec, _batches, _replies) = primary_exec();
+        let start = Instant::now();
+        let sample = |at, commands, input_bytes, output_bytes| admin::TrafficSample {
+            at,
+            commands,
+            input_bytes,
+            output_bytes,
+        };
+        exec.admin.sample_traffic(sample(start, 100, 1000, 1000));
+        exec.admin
+            .sample_traffic(sample(start + Duration::from_secs(2), 1100, 1000 + 4096, 1000 + 2048));
+        assert_eq!(exec.admin.instantaneous_ops_per_sec(), 500);
+        assert_eq!(exec.admin.instantaneous_kbps(), (2.0, 1.0));
+        exec.admin.expiry_cycle(100, 50, false);
+        exec.admin.expiry_cycle(0, 0, true);
+        let (stale_perc, capped) = exec.admin.expiry_stats();
+        assert!(
+            (stale_perc - 2.5).abs() < 1e-9,
+            "5% of the newest cycle's 50%: {stale_perc}"
+        );
+        assert_eq!(capped, 1);
+    }
 
     #[test]
     fn dirty_key_maps_give_back_a_burst_once_a_tick_has_passed_without_one() {

@@ -16,6 +16,9 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "persistence",
     "stats",
     "replication",
+    "cpu",
+    "errorstats",
+    "cluster",
     "keyspace",
 ];
 const ALL_SECTIONS: &[&str] = &[
@@ -25,8 +28,10 @@ const ALL_SECTIONS: &[&str] = &[
     "persistence",
     "stats",
     "replication",
+    "cpu",
     "commandstats",
     "errorstats",
+    "cluster",
     "keyspace",
     "journal",
     "memoir",
@@ -50,6 +55,12 @@ pub(super) struct Extra {
     pub errorstats: Vec<(String, String)>,
     pub access: AccessStats,
     pub instantaneous_ops_per_sec: u64,
+    /// Client bytes in and out per second, in KiB.
+    pub instantaneous_kbps: (f64, f64),
+    /// `expired_stale_perc`, `expired_time_cap_reached_count`.
+    pub expiry: (f64, u64),
+    /// `used_memory` at start.
+    pub startup_memory: u64,
     /// What the allocator reports as allocated, if the node has a gauge.
     pub allocated: Option<u64>,
     pub maxmemory: u64,
@@ -92,13 +103,30 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
             "memory" => {
                 let rss = resident_bytes();
                 let (used, peak) = used_memory(shared, extra.allocated);
+                let dataset = ks.dataset_bytes() as u64;
+                let system = total_system_memory();
                 add("used_memory", used.to_string());
                 add("used_memory_human", human_bytes(used));
                 add("used_memory_rss", rss.to_string());
                 add("used_memory_rss_human", human_bytes(rss));
                 add("used_memory_peak", peak.to_string());
                 add("used_memory_peak_human", human_bytes(peak));
-                add("used_memory_dataset", ks.dataset_bytes().to_string());
+                add("used_memory_peak_perc", percent(used, peak));
+                add("used_memory_overhead", used.saturating_sub(dataset).to_string());
+                add("used_memory_startup", extra.startup_memory.to_string());
+                add("used_memory_dataset", dataset.to_string());
+                // As Redis: the data set's share of what was allocated since start.
+                add(
+                    "used_memory_dataset_perc",
+                    percent(dataset, used.saturating_sub(extra.startup_memory)),
+                );
+                add("total_system_memory", system.to_string());
+                add("total_system_memory_human", human_bytes(system));
+                add(
+                    "mem_fragmentation_ratio",
+                    format!("{:.2}", if used == 0 { 0.0 } else { rss as f64 / used as f64 }),
+                );
+                add("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
                 add("maxmemory", extra.maxmemory.to_string());
                 add("maxmemory_human", human_bytes(extra.maxmemory));
                 add("maxmemory_policy", extra.maxmemory_policy.into());
@@ -128,6 +156,27 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("pubsub_patterns", extra.pubsub_patterns.to_string());
                 add("total_error_replies", extra.total_error_replies.to_string());
                 add("instantaneous_ops_per_sec", extra.instantaneous_ops_per_sec.to_string());
+                let net = &shared.net;
+                add(
+                    "total_net_input_bytes",
+                    net.input_bytes.load(Ordering::Relaxed).to_string(),
+                );
+                add(
+                    "total_net_output_bytes",
+                    net.output_bytes.load(Ordering::Relaxed).to_string(),
+                );
+                add("instantaneous_input_kbps", format!("{:.2}", extra.instantaneous_kbps.0));
+                add(
+                    "instantaneous_output_kbps",
+                    format!("{:.2}", extra.instantaneous_kbps.1),
+                );
+                add("total_reads_processed", net.reads.load(Ordering::Relaxed).to_string());
+                add("total_writes_processed", net.writes.load(Ordering::Relaxed).to_string());
+                add("expired_stale_perc", format!("{:.2}", extra.expiry.0));
+                add("expired_time_cap_reached_count", extra.expiry.1.to_string());
+                // Memoir never forks: snapshots are built off-box.
+                add("total_forks", "0".into());
+                add("latest_fork_usec", "0".into());
                 add("expired_keys", extra.access.expired_keys.to_string());
                 add("evicted_keys", extra.access.evicted_keys.to_string());
                 add("keyspace_hits", extra.access.keyspace_hits.to_string());
@@ -141,6 +190,8 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 );
             }
             "replication" => replication(shared, &mut add),
+            "cpu" => cpu(&mut add),
+            "cluster" => add("cluster_enabled", "0".into()),
             "commandstats" => {
                 for (key, value) in &extra.commandstats {
                     add(key, value.clone());
@@ -203,6 +254,73 @@ fn server(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
     add("tcp_port", shared.local_addr.port().to_string());
     add("uptime_in_seconds", uptime.to_string());
     add("uptime_in_days", (uptime / 86_400).to_string());
+    // The cron tick (expiry, eviction, statistics) runs 10 times a second.
+    add("hz", "10".into());
+    add("configured_hz", "10".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Redis's LRU clock: seconds, in 24 bits.
+    add("lru_clock", (now.as_secs() & ((1 << 24) - 1)).to_string());
+    add("server_time_usec", now.as_micros().to_string());
+    add(
+        "executable",
+        std::env::current_exe()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
+    );
+    add("multiplexing_api", "epoll".into());
+}
+
+/// CPU time used, in seconds: by the process, by its waited-for children,
+/// and by the execution thread (Redis's "main thread"; this runs on it).
+/// In `memoir dev` the process holds every part of the cluster.
+fn cpu(add: &mut impl FnMut(&str, String)) {
+    for (who, suffix) in [
+        (libc::RUSAGE_SELF, ""),
+        (libc::RUSAGE_CHILDREN, "_children"),
+        (libc::RUSAGE_THREAD, "_main_thread"),
+    ] {
+        let (user, sys) = cpu_seconds(who);
+        add(&format!("used_cpu_sys{suffix}"), format!("{sys:.6}"));
+        add(&format!("used_cpu_user{suffix}"), format!("{user:.6}"));
+    }
+}
+
+/// (user, system) CPU seconds from `getrusage(who)`; zeros if it fails.
+fn cpu_seconds(who: libc::c_int) -> (f64, f64) {
+    // SAFETY: `getrusage` writes a whole `rusage` (all-integer, so zeroed
+    // is a valid value) and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`.
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+        return (0.0, 0.0);
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
+}
+
+/// `part` as a percentage of `whole`, as Redis prints it ("12.34%").
+fn percent(part: u64, whole: u64) -> String {
+    let perc = if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    };
+    format!("{perc:.2}%")
+}
+
+/// The machine's memory (Linux `MemTotal`), 0 where unknown.
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|meminfo| {
+            meminfo
+                .lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 fn replication(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
@@ -262,7 +380,6 @@ fn journal(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
     add("journal_append_latency_max_us", stats.latency_us_max.to_string());
 }
 
-/// Resident set size of this process (Linux), 0 where unknown.
 /// `used_memory` and its peak, as INFO and MEMORY STATS report them. As
 /// Redis: the allocator's figure, which `maxmemory` is measured by; the
 /// resident set where the node has no gauge.
@@ -272,6 +389,7 @@ pub(super) fn used_memory(shared: &NodeShared, allocated: Option<u64>) -> (u64, 
     (used, peak)
 }
 
+/// Resident set size of this process (Linux), 0 where unknown.
 pub fn resident_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;

@@ -30,6 +30,29 @@ pub struct PrimaryInfo {
     pub address: String,
 }
 
+/// Client traffic, counted by the connection tasks: INFO's
+/// `total_net_input_bytes`, `total_net_output_bytes`,
+/// `total_reads_processed` and `total_writes_processed`.
+#[derive(Debug, Default)]
+pub struct NetStats {
+    pub input_bytes: AtomicU64,
+    pub output_bytes: AtomicU64,
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl NetStats {
+    pub fn read(&self, bytes: usize) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.input_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn wrote(&self, bytes: usize) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
 pub struct NodeShared {
     pub config: NodeConfig,
     pub id: LeaderId,
@@ -76,6 +99,8 @@ pub struct NodeShared {
     pub rejected_connections: AtomicU64,
     pub total_commands: AtomicU64,
     pub failovers: AtomicU64,
+    /// Client traffic (INFO stats).
+    pub net: NetStats,
     /// The snapshot store's summary, refreshed off the execution thread
     /// (see `role::refresh_snapshot_summary`) so that INFO and LASTSAVE
     /// never wait on the store's disk.
@@ -137,6 +162,7 @@ impl NodeShared {
             rejected_connections: AtomicU64::new(0),
             total_commands: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
+            net: NetStats::default(),
             used_memory_peak: AtomicU64::new(0),
             snapshot_summary: Mutex::new(SnapshotSummary::default()),
             journal_stats: Arc::default(),

@@ -129,8 +129,23 @@ pub(crate) struct AdminState {
     /// `slowlog-log-slower-than`, parsed once per CONFIG SET rather than on
     /// every command.
     slowlog_threshold_us: i64,
-    /// (when, total commands) every tick, for instantaneous_ops_per_sec.
-    ops_samples: VecDeque<(Instant, u64)>,
+    /// Counters at each tick, for the instantaneous_* rates.
+    traffic_samples: VecDeque<TrafficSample>,
+    /// Active expiry: the running average of the share of sampled keys
+    /// that were stale, and how often a cycle ran out of time.
+    expired_stale_perc: f64,
+    expired_time_cap_reached: u64,
+    /// `used_memory` when the node started (INFO's `used_memory_startup`).
+    startup_memory: u64,
+}
+
+/// The counters behind INFO's instantaneous rates, at one tick.
+#[derive(Clone, Copy, Debug)]
+pub struct TrafficSample {
+    pub at: Instant,
+    pub commands: u64,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
 }
 
 impl AdminState {
@@ -181,7 +196,14 @@ impl AdminState {
             total_errors: 0,
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
-            ops_samples: VecDeque::with_capacity(OPS_SAMPLES),
+            traffic_samples: VecDeque::with_capacity(OPS_SAMPLES),
+            expired_stale_perc: 0.0,
+            expired_time_cap_reached: 0,
+            startup_memory: shared
+                .config
+                .memory_gauge
+                .and_then(|gauge| gauge.read())
+                .unwrap_or_else(crate::node::info::resident_bytes),
             slowlog_threshold_us: parse_i64(&config, "slowlog-log-slower-than", SLOWLOG_THRESHOLD_DEFAULT_US),
             config,
         }
@@ -250,26 +272,63 @@ impl AdminState {
         self.sub_stats.clear();
         self.errors.clear();
         self.total_errors = 0;
+        self.expired_stale_perc = 0.0;
+        self.expired_time_cap_reached = 0;
     }
 
-    /// Records the command counter at a tick (every 100 ms); Redis too
-    /// averages over its last 16 samples.
-    pub fn sample_ops(&mut self, now: Instant, total_commands: u64) {
-        if self.ops_samples.len() == OPS_SAMPLES {
-            self.ops_samples.pop_front();
+    /// Records the counters at a tick (every 100 ms); Redis too averages
+    /// over its last 16 samples.
+    pub fn sample_traffic(&mut self, sample: TrafficSample) {
+        if self.traffic_samples.len() == OPS_SAMPLES {
+            self.traffic_samples.pop_front();
         }
-        self.ops_samples.push_back((now, total_commands));
+        self.traffic_samples.push_back(sample);
+    }
+
+    /// A counter's increase per second over the sampled window.
+    fn rate(&self, counter: fn(&TrafficSample) -> u64) -> f64 {
+        match (self.traffic_samples.front(), self.traffic_samples.back()) {
+            (Some(first), Some(last)) if last.at > first.at => {
+                counter(last).saturating_sub(counter(first)) as f64 / (last.at - first.at).as_secs_f64()
+            }
+            _ => 0.0,
+        }
     }
 
     /// Commands per second over the sampled window (INFO stats).
     pub fn instantaneous_ops_per_sec(&self) -> u64 {
-        match (self.ops_samples.front(), self.ops_samples.back()) {
-            (Some(&(first_at, first)), Some(&(last_at, last))) if last_at > first_at => {
-                let seconds = (last_at - first_at).as_secs_f64();
-                (last.saturating_sub(first) as f64 / seconds).round() as u64
-            }
-            _ => 0,
+        self.rate(|s| s.commands).round() as u64
+    }
+
+    /// Client bytes read and written per second, in KiB (INFO stats).
+    pub fn instantaneous_kbps(&self) -> (f64, f64) {
+        (
+            self.rate(|s| s.input_bytes) / 1024.0,
+            self.rate(|s| s.output_bytes) / 1024.0,
+        )
+    }
+
+    /// Counts one active expiry cycle: `sampled` keys looked at, `stale`
+    /// of them expired; `out_of_time` if it stopped at its time budget
+    /// with work left. Redis keeps the same running average (5% weight to
+    /// the newest cycle).
+    pub fn expiry_cycle(&mut self, sampled: usize, stale: usize, out_of_time: bool) {
+        if sampled > 0 {
+            let perc = stale as f64 * 100.0 / sampled as f64;
+            self.expired_stale_perc = perc * 0.05 + self.expired_stale_perc * 0.95;
         }
+        if out_of_time {
+            self.expired_time_cap_reached += 1;
+        }
+    }
+
+    pub fn startup_memory(&self) -> u64 {
+        self.startup_memory
+    }
+
+    /// INFO's `expired_stale_perc` and `expired_time_cap_reached_count`.
+    pub fn expiry_stats(&self) -> (f64, u64) {
+        (self.expired_stale_perc, self.expired_time_cap_reached)
     }
 
     pub fn total_error_replies(&self) -> u64 {
