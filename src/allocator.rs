@@ -1,6 +1,7 @@
 //! The process's allocator, jemalloc (as Redis uses), and the memory gauge
 //! the memory nodes measure `maxmemory` and INFO's `used_memory` by.
 
+use std::ffi::CString;
 use std::sync::OnceLock;
 
 use memoir_engine::MemoryGauge;
@@ -10,8 +11,61 @@ use tikv_jemalloc_ctl::{epoch, epoch_mib, stats};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's `stats.allocated`: the bytes the program holds, which falls
-/// as soon as memory is freed (the resident set does not).
-pub const JEMALLOC_GAUGE: MemoryGauge = MemoryGauge::new(jemalloc_allocated);
+/// as soon as memory is freed (the resident set does not); with jemalloc's
+/// purge and report for MEMORY PURGE and MEMORY MALLOC-STATS, as Redis.
+pub const JEMALLOC_GAUGE: MemoryGauge = MemoryGauge::new(jemalloc_allocated)
+    .with_purge(jemalloc_purge)
+    .with_stats(jemalloc_stats);
+
+/// jemalloc's index meaning "every arena" (`MALLCTL_ARENAS_ALL` in
+/// jemalloc_macros.h, 4096 since jemalloc 5.0).
+const MALLCTL_ARENAS_ALL: u32 = 4096;
+
+/// Returns every arena's unused dirty pages to the system now, instead of
+/// after jemalloc's decay time.
+fn jemalloc_purge() -> Result<(), String> {
+    let name = CString::new(format!("arena.{MALLCTL_ARENAS_ALL}.purge")).map_err(|e| e.to_string())?;
+    // SAFETY: `arena.<i>.purge` takes and returns nothing: null old and
+    // new values are what jemalloc requires; `name` is NUL-terminated.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        errno => Err(format!(
+            "mallctl arena.all.purge: {}",
+            std::io::Error::from_raw_os_error(errno)
+        )),
+    }
+}
+
+/// jemalloc's statistics report (`malloc_stats_print`).
+fn jemalloc_stats() -> String {
+    /// Appends one piece of the report to the `Vec<u8>` behind `opaque`.
+    unsafe extern "C" fn append(opaque: *mut std::ffi::c_void, text: *const std::ffi::c_char) {
+        if opaque.is_null() || text.is_null() {
+            return;
+        }
+        // SAFETY: `opaque` is the `&mut Vec<u8>` passed below, alive for
+        // the whole call, and jemalloc hands a NUL-terminated string.
+        let (report, text) = unsafe { (&mut *opaque.cast::<Vec<u8>>(), std::ffi::CStr::from_ptr(text)) };
+        report.extend_from_slice(text.to_bytes());
+    }
+    let mut report: Vec<u8> = Vec::new();
+    // SAFETY: `append` matches the callback jemalloc expects; `opaque`
+    // points to `report` for the duration of this synchronous call; null
+    // options mean the default report.
+    unsafe {
+        tikv_jemalloc_sys::malloc_stats_print(Some(append), (&mut report as *mut Vec<u8>).cast(), std::ptr::null());
+    }
+    String::from_utf8_lossy(&report).into_owned()
+}
 
 fn jemalloc_allocated() -> Option<u64> {
     // Names resolved once: a lookup by MIB skips parsing the name.
@@ -37,5 +91,13 @@ mod tests {
         let after = JEMALLOC_GAUGE.read().expect("jemalloc statistics");
         assert!(during >= before + (60 << 20), "{before} then {during}");
         assert!(after + (60 << 20) <= during, "{during} then {after}");
+    }
+
+    #[test]
+    fn jemalloc_purges_and_reports() {
+        assert_eq!(JEMALLOC_GAUGE.purge(), Some(Ok(())));
+        let report = JEMALLOC_GAUGE.stats().expect("a report");
+        assert!(report.contains("jemalloc statistics"), "{report}");
+        assert!(report.contains("Allocated:"), "{report}");
     }
 }

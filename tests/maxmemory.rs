@@ -3,7 +3,8 @@
 //! redis-rs: the flags reach CONFIG and INFO; under allkeys-lru the keys
 //! nobody read go first and memory settles under the limit; the replica
 //! follows the evictions (equal digests); under noeviction writes get
-//! Redis's OOM error while reads and deletes go on.
+//! Redis's OOM error while reads and deletes go on; MEMORY PURGE and
+//! MALLOC-STATS reach jemalloc.
 
 mod support;
 
@@ -230,4 +231,17 @@ async fn allkeys_lru_evicts_the_keys_nobody_read_and_noeviction_refuses_writes()
         .query_async(&mut con)
         .await
         .expect("a write once the limit is lifted");
+
+    // jemalloc's purge and report, as Redis answers them.
+    let () = redis::cmd("MEMORY")
+        .arg("PURGE")
+        .query_async(&mut con)
+        .await
+        .expect("MEMORY PURGE");
+    let report: String = redis::cmd("MEMORY")
+        .arg("MALLOC-STATS")
+        .query_async(&mut con)
+        .await
+        .expect("MEMORY MALLOC-STATS");
+    assert!(report.contains("jemalloc statistics"), "{report}");
 }

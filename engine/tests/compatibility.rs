@@ -332,7 +332,7 @@ fn note(name: &str) -> &'static str {
         "dump" | "restore" => "Memoir's own payload format (Redis payloads are refused with Redis's error)",
         "client" => "TRACKING, TRACKINGINFO, GETREDIR, CACHING (client-side caching) answer an error",
         "config" => "every Redis parameter is accepted and echoed; only the ones that apply take effect",
-        "memory" => "USAGE is an estimate, a large collection's elements extrapolated from `SAMPLES` of them (default 5, 0 for all) as in Redis; STATS' `dataset.bytes`, like INFO's `used_memory_dataset`, is measured in the background and can be a few seconds old; PURGE does nothing",
+        "memory" => "USAGE is an estimate, a large collection's elements extrapolated from `SAMPLES` of them (default 5, 0 for all) as in Redis; STATS' `dataset.bytes`, like INFO's `used_memory_dataset`, is measured in the background and can be a few seconds old; PURGE and MALLOC-STATS reach jemalloc where the embedding program's memory gauge offers them (`memoir server`), and are no-ops otherwise (`memoir dev`)",
         "latency" => "the latency monitor is always disabled",
         "debug" => "DIGEST, DIGEST-SEQ, SLEEP and a few more subcommands",
         "auth" => "requirepass and ACL users; passwords stored as SHA-256",

@@ -33,17 +33,53 @@ pub const DEFAULT_SAMPLES: usize = 5;
 /// Redis's bounds on `maxmemory-samples` (1 to 64).
 pub const MAX_SAMPLES: usize = 64;
 
-/// Reads the bytes the process has allocated (`None` if it cannot tell).
+/// Reads the bytes the process has allocated (`None` if it cannot tell),
+/// and, where the allocator offers them, `MEMORY PURGE` and
+/// `MEMORY MALLOC-STATS`.
 #[derive(Clone, Copy)]
-pub struct MemoryGauge(fn() -> Option<u64>);
+pub struct MemoryGauge {
+    read: fn() -> Option<u64>,
+    purge: Option<fn() -> Result<(), String>>,
+    stats: Option<fn() -> String>,
+}
 
 impl MemoryGauge {
     pub const fn new(read: fn() -> Option<u64>) -> MemoryGauge {
-        MemoryGauge(read)
+        MemoryGauge {
+            read,
+            purge: None,
+            stats: None,
+        }
+    }
+
+    /// What `MEMORY PURGE` runs: hand freed pages back to the system.
+    pub const fn with_purge(self, purge: fn() -> Result<(), String>) -> MemoryGauge {
+        MemoryGauge {
+            purge: Some(purge),
+            ..self
+        }
+    }
+
+    /// What `MEMORY MALLOC-STATS` answers: the allocator's own report.
+    pub const fn with_stats(self, stats: fn() -> String) -> MemoryGauge {
+        MemoryGauge {
+            stats: Some(stats),
+            ..self
+        }
     }
 
     pub fn read(&self) -> Option<u64> {
-        (self.0)()
+        (self.read)()
+    }
+
+    /// `None` if the allocator cannot purge.
+    pub fn purge(&self) -> Option<Result<(), String>> {
+        self.purge.map(|purge| purge())
+    }
+
+    /// `None` if the allocator has no report.
+    pub fn stats(&self) -> Option<String> {
+        self.stats.map(|stats| stats())
     }
 }
 
@@ -79,6 +115,10 @@ impl MemoryLimit {
             estimate: 0,
             read_at: None,
         }
+    }
+
+    pub fn gauge(&self) -> Option<&MemoryGauge> {
+        self.gauge.as_ref()
     }
 
     pub fn has_gauge(&self) -> bool {

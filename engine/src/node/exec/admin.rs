@@ -18,6 +18,7 @@ use bytes::Bytes;
 use super::{Exec, Outcome};
 use crate::commands::{self, glob, CommandSpec};
 use crate::keyspace::eviction::EvictionPolicy;
+use crate::node::memory::MemoryGauge;
 use crate::node::shared::NodeShared;
 use crate::resp::{Protocol, Reply};
 
@@ -668,9 +669,19 @@ impl Exec {
             }),
             "MALLOC-STATS" if argv.len() == 2 => Outcome::reply(Reply::Verbatim {
                 format: *b"txt",
-                text: Bytes::from_static(b"Stats not supported for the current allocator\n"),
+                text: match self.memory.gauge().and_then(MemoryGauge::stats) {
+                    Some(report) => Bytes::from(report),
+                    None => Bytes::from_static(b"Stats not supported for the current allocator\n"),
+                },
             }),
-            "PURGE" if argv.len() == 2 => Outcome::reply(ok()),
+            // As Redis: OK also where the allocator cannot purge.
+            "PURGE" if argv.len() == 2 => match self.memory.gauge().and_then(MemoryGauge::purge) {
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "MEMORY PURGE failed");
+                    Outcome::reply(err("ERR Error purging dirty pages"))
+                }
+                Some(Ok(())) | None => Outcome::reply(ok()),
+            },
             "HELP" => Outcome::reply(help(&[
                 "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "DOCTOR",

@@ -399,6 +399,34 @@ mod tests {
         assert_eq!(items[0].barrier, 0, "committed: nothing to wait for");
     }
 
+    fn failing_purge() -> Result<(), String> {
+        Err("no such arena".into())
+    }
+
+    fn report() -> String {
+        "allocator report\n".into()
+    }
+
+    #[test]
+    fn memory_purge_and_malloc_stats_go_to_the_gauge_when_it_offers_them() {
+        let (mut plain, _batches, mut replies) = primary_exec_with(test_config());
+        let commands = vec![cmd(&["MEMORY", "PURGE"]), cmd(&["MEMORY", "MALLOC-STATS"])];
+        let items = run(&mut plain, &mut replies, commands.clone());
+        assert_eq!(
+            items[0].reply,
+            Reply::SimpleString("OK".into()),
+            "nothing to purge: OK, as Redis"
+        );
+        assert!(matches!(&items[1].reply, Reply::Verbatim { text, .. } if text.starts_with(b"Stats not supported")));
+
+        let mut config = test_config();
+        config.memory_gauge = Some(MemoryGauge::new(under).with_purge(failing_purge).with_stats(report));
+        let (mut exec, _batches, mut replies) = primary_exec_with(config);
+        let items = run(&mut exec, &mut replies, commands);
+        assert_eq!(items[0].reply, Reply::Error("ERR Error purging dirty pages".into()));
+        assert!(matches!(&items[1].reply, Reply::Verbatim { text, .. } if text == "allocator report\n"));
+    }
+
     fn under() -> Option<u64> {
         Some(LIMIT / 4)
     }
