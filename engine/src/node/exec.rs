@@ -680,12 +680,12 @@ impl Exec {
                 self.shared.loading.store(false, Ordering::Release);
             }
             ExecMsg::Tick => {
-                let net = &self.shared.net;
+                let net = self.shared.net.totals();
                 self.admin.sample_traffic(admin::TrafficSample {
                     at: self.now,
                     commands: self.shared.total_commands.load(Ordering::Relaxed),
-                    input_bytes: net.input_bytes.load(Ordering::Relaxed),
-                    output_bytes: net.output_bytes.load(Ordering::Relaxed),
+                    input_bytes: net.input_bytes,
+                    output_bytes: net.output_bytes,
                 });
                 self.active_expire();
                 self.evict_for_room(eviction::TICK_EVICTION_BUDGET);

@@ -156,22 +156,16 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("pubsub_patterns", extra.pubsub_patterns.to_string());
                 add("total_error_replies", extra.total_error_replies.to_string());
                 add("instantaneous_ops_per_sec", extra.instantaneous_ops_per_sec.to_string());
-                let net = &shared.net;
-                add(
-                    "total_net_input_bytes",
-                    net.input_bytes.load(Ordering::Relaxed).to_string(),
-                );
-                add(
-                    "total_net_output_bytes",
-                    net.output_bytes.load(Ordering::Relaxed).to_string(),
-                );
+                let net = shared.net.totals();
+                add("total_net_input_bytes", net.input_bytes.to_string());
+                add("total_net_output_bytes", net.output_bytes.to_string());
                 add("instantaneous_input_kbps", format!("{:.2}", extra.instantaneous_kbps.0));
                 add(
                     "instantaneous_output_kbps",
                     format!("{:.2}", extra.instantaneous_kbps.1),
                 );
-                add("total_reads_processed", net.reads.load(Ordering::Relaxed).to_string());
-                add("total_writes_processed", net.writes.load(Ordering::Relaxed).to_string());
+                add("total_reads_processed", net.reads.to_string());
+                add("total_writes_processed", net.writes.to_string());
                 add("expired_stale_perc", format!("{:.2}", extra.expiry.0));
                 add("expired_time_cap_reached_count", extra.expiry.1.to_string());
                 // Memoir never forks: snapshots are built off-box.

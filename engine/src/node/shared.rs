@@ -33,23 +33,68 @@ pub struct PrimaryInfo {
 /// Client traffic, counted by the connection tasks: INFO's
 /// `total_net_input_bytes`, `total_net_output_bytes`,
 /// `total_reads_processed` and `total_writes_processed`.
+///
+/// Every read and write of every connection counts, from whichever network
+/// thread runs it: one shared set of counters would be a cache line that
+/// every network thread writes twice per request (600 k times a second
+/// for GET at -P 1). Each thread counts in a slot of its own instead, and
+/// readers sum the slots.
 #[derive(Debug, Default)]
 pub struct NetStats {
-    pub input_bytes: AtomicU64,
-    pub output_bytes: AtomicU64,
-    pub reads: AtomicU64,
-    pub writes: AtomicU64,
+    slots: [NetSlot; NET_STATS_SLOTS],
+}
+
+/// Slots of [`NetStats`]; threads beyond this many share them.
+const NET_STATS_SLOTS: usize = 16;
+
+/// One thread's counters, alone on their cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct NetSlot {
+    input_bytes: AtomicU64,
+    output_bytes: AtomicU64,
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// [`NetStats`] summed over its slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetTotals {
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub reads: u64,
+    pub writes: u64,
 }
 
 impl NetStats {
+    /// The calling thread's slot.
+    fn slot(&self) -> &NetSlot {
+        static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % NET_STATS_SLOTS;
+        }
+        &self.slots[SLOT.with(|slot| *slot)]
+    }
+
     pub fn read(&self, bytes: usize) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        self.input_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let slot = self.slot();
+        slot.reads.fetch_add(1, Ordering::Relaxed);
+        slot.input_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub fn wrote(&self, bytes: usize) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let slot = self.slot();
+        slot.writes.fetch_add(1, Ordering::Relaxed);
+        slot.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn totals(&self) -> NetTotals {
+        self.slots.iter().fold(NetTotals::default(), |sum, slot| NetTotals {
+            input_bytes: sum.input_bytes + slot.input_bytes.load(Ordering::Relaxed),
+            output_bytes: sum.output_bytes + slot.output_bytes.load(Ordering::Relaxed),
+            reads: sum.reads + slot.reads.load(Ordering::Relaxed),
+            writes: sum.writes + slot.writes.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -252,5 +297,35 @@ impl NodeShared {
     pub(crate) fn close_connections(&self) {
         self.closing.store(true, Ordering::Release);
         self.close_all.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_counted_on_many_threads_adds_up() {
+        let net = NetStats::default();
+        std::thread::scope(|scope| {
+            for _ in 0..NET_STATS_SLOTS + 3 {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        net.read(10);
+                        net.wrote(3);
+                    }
+                });
+            }
+        });
+        let threads = (NET_STATS_SLOTS + 3) as u64;
+        assert_eq!(
+            net.totals(),
+            NetTotals {
+                input_bytes: threads * 10_000,
+                output_bytes: threads * 3_000,
+                reads: threads * 1000,
+                writes: threads * 1000,
+            }
+        );
     }
 }
