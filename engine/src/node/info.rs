@@ -378,13 +378,19 @@ fn journal(shared: &NodeShared, add: &mut impl FnMut(&str, String)) {
 /// Redis: the allocator's figure, which `maxmemory` is measured by; the
 /// resident set where the node has no gauge.
 pub(super) fn used_memory(shared: &NodeShared, allocated: Option<u64>) -> (u64, u64) {
-    let used = allocated.unwrap_or_else(resident_bytes);
+    let used = current_used_memory(allocated);
     let peak = shared.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
     (used, peak)
 }
 
+/// `used_memory` now, without touching the peak: the allocator's figure
+/// (`allocated`, from the node's gauge) or else the resident set.
+pub(super) fn current_used_memory(allocated: Option<u64>) -> u64 {
+    allocated.unwrap_or_else(resident_bytes)
+}
+
 /// Resident set size of this process (Linux), 0 where unknown.
-pub fn resident_bytes() -> u64 {
+fn resident_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };

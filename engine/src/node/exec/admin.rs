@@ -200,11 +200,9 @@ impl AdminState {
             traffic_samples: VecDeque::with_capacity(OPS_SAMPLES),
             expired_stale_perc: 0.0,
             expired_time_cap_reached: 0,
-            startup_memory: shared
-                .config
-                .memory_gauge
-                .and_then(|gauge| gauge.read())
-                .unwrap_or_else(crate::node::info::resident_bytes),
+            startup_memory: crate::node::info::current_used_memory(
+                shared.config.memory_gauge.and_then(|gauge| gauge.read()),
+            ),
             slowlog_threshold_us: parse_i64(&config, "slowlog-log-slower-than", SLOWLOG_THRESHOLD_DEFAULT_US),
             config,
         }
