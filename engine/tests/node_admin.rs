@@ -181,6 +181,18 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
         number(&info, name);
     }
     assert!(number(&info, "total_system_memory") > 0.0, "{info}");
+    // MEMORY STATS gives the same start-up figure.
+    let startup = number(&info, "used_memory_startup") as i64;
+    let stats = match c.cmd(&["MEMORY", "STATS"]).await {
+        V::Array(items) => items,
+        other => panic!("{other:?}"),
+    };
+    let at = stats
+        .iter()
+        .position(|item| *item == V::bulk("startup.allocated"))
+        .unwrap_or_else(|| panic!("{stats:?}"));
+    assert_eq!(stats.get(at + 1), Some(&V::Int(startup)), "{stats:?}");
+    assert!(startup > 0);
     let stats = c.cmd(&["INFO", "stats"]).await.text();
     let (bytes_in, bytes_out) = (
         number(&stats, "total_net_input_bytes"),

@@ -650,7 +650,7 @@ impl Exec {
                 Outcome::reply(Reply::Map(vec![
                     pair("peak.allocated", n(peak)),
                     pair("total.allocated", n(used)),
-                    pair("startup.allocated", n(0)),
+                    pair("startup.allocated", n(self.admin.startup_memory())),
                     pair("replication.backlog", n(0)),
                     pair("clients.slaves", n(0)),
                     pair("clients.normal", n(0)),
