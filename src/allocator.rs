@@ -1,7 +1,7 @@
 //! The process's allocator, jemalloc (as Redis uses), and the memory gauge
 //! the memory nodes measure `maxmemory` and INFO's `used_memory` by.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::sync::OnceLock;
 
 use memoir_engine::MemoryGauge;
@@ -17,19 +17,18 @@ pub const JEMALLOC_GAUGE: MemoryGauge = MemoryGauge::new(jemalloc_allocated)
     .with_purge(jemalloc_purge)
     .with_stats(jemalloc_stats);
 
-/// jemalloc's index meaning "every arena" (`MALLCTL_ARENAS_ALL` in
-/// jemalloc_macros.h, 4096 since jemalloc 5.0).
-const MALLCTL_ARENAS_ALL: u32 = 4096;
+/// `arena.<i>.purge` for every arena: `MALLCTL_ARENAS_ALL` (jemalloc_macros.h)
+/// is 4096 since jemalloc 5.0.
+const PURGE_ALL_ARENAS: &CStr = c"arena.4096.purge";
 
 /// Returns every arena's unused dirty pages to the system now, instead of
 /// after jemalloc's decay time.
 fn jemalloc_purge() -> Result<(), String> {
-    let name = CString::new(format!("arena.{MALLCTL_ARENAS_ALL}.purge")).map_err(|e| e.to_string())?;
     // SAFETY: `arena.<i>.purge` takes and returns nothing: null old and
-    // new values are what jemalloc requires; `name` is NUL-terminated.
+    // new values are what jemalloc requires; the name is NUL-terminated.
     let rc = unsafe {
         tikv_jemalloc_sys::mallctl(
-            name.as_ptr(),
+            PURGE_ALL_ARENAS.as_ptr(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
@@ -39,7 +38,8 @@ fn jemalloc_purge() -> Result<(), String> {
     match rc {
         0 => Ok(()),
         errno => Err(format!(
-            "mallctl arena.all.purge: {}",
+            "mallctl {}: {}",
+            PURGE_ALL_ARENAS.to_string_lossy(),
             std::io::Error::from_raw_os_error(errno)
         )),
     }
@@ -54,7 +54,7 @@ fn jemalloc_stats() -> String {
         }
         // SAFETY: `opaque` is the `&mut Vec<u8>` passed below, alive for
         // the whole call, and jemalloc hands a NUL-terminated string.
-        let (report, text) = unsafe { (&mut *opaque.cast::<Vec<u8>>(), std::ffi::CStr::from_ptr(text)) };
+        let (report, text) = unsafe { (&mut *opaque.cast::<Vec<u8>>(), CStr::from_ptr(text)) };
         report.extend_from_slice(text.to_bytes());
     }
     let mut report: Vec<u8> = Vec::new();
