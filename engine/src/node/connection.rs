@@ -409,11 +409,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 
 /// Writes replies and flushes them: a TLS stream holds what it encrypted
 /// until flushed (a TCP stream's flush does nothing).
+///
+/// The bytes are counted before they are written: a client that has read a
+/// reply and then asks INFO must find that reply counted (counted after,
+/// the writer could still be between its write and its count).
 async fn flush_out<W: AsyncWrite + Unpin>(half: &mut W, out: &[u8], shared: &NodeShared) -> std::io::Result<()> {
-    half.write_all(out).await?;
-    half.flush().await?;
     shared.net.wrote(out.len());
-    Ok(())
+    half.write_all(out).await?;
+    half.flush().await
 }
 
 /// Waits until `barrier`'s batch has committed or failed; `None` if the

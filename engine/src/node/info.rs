@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::exec::node_commands::REDIS_COMPAT_VERSION;
-use super::shared::{NodeShared, Role};
+use super::shared::{NodeShared, Role, StatCounters};
 use crate::keyspace::{AccessStats, Keyspace};
 
 const DEFAULT_SECTIONS: &[&str] = &[
@@ -49,6 +49,8 @@ pub(super) struct Extra {
     pub watching_clients: usize,
     pub watched_keys: usize,
     pub total_error_replies: u64,
+    /// The network threads' counters since start or `CONFIG RESETSTAT`.
+    pub counters: StatCounters,
     /// acl_access_denied_{auth,cmd,key,channel}.
     pub acl_denied: [u64; 4],
     pub commandstats: Vec<(String, String)>,
@@ -140,23 +142,15 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("memoir_durability", "replicated-journal".into());
             }
             "stats" => {
-                add(
-                    "total_connections_received",
-                    shared.total_connections.load(Ordering::Relaxed).to_string(),
-                );
-                add(
-                    "total_commands_processed",
-                    shared.total_commands.load(Ordering::Relaxed).to_string(),
-                );
-                add(
-                    "rejected_connections",
-                    shared.rejected_connections.load(Ordering::Relaxed).to_string(),
-                );
+                let counters = extra.counters;
+                add("total_connections_received", counters.total_connections.to_string());
+                add("total_commands_processed", counters.total_commands.to_string());
+                add("rejected_connections", counters.rejected_connections.to_string());
                 add("pubsub_channels", extra.pubsub_channels.to_string());
                 add("pubsub_patterns", extra.pubsub_patterns.to_string());
                 add("total_error_replies", extra.total_error_replies.to_string());
                 add("instantaneous_ops_per_sec", extra.instantaneous_ops_per_sec.to_string());
-                let net = shared.net.totals();
+                let net = counters.net;
                 add("total_net_input_bytes", net.input_bytes.to_string());
                 add("total_net_output_bytes", net.output_bytes.to_string());
                 add("instantaneous_input_kbps", format!("{:.2}", extra.instantaneous_kbps.0));
@@ -180,7 +174,7 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 }
                 add(
                     "memoir_output_limit_disconnections",
-                    shared.output_limit_disconnections.load(Ordering::Relaxed).to_string(),
+                    counters.output_limit_disconnections.to_string(),
                 );
             }
             "replication" => replication(shared, &mut add),

@@ -98,6 +98,39 @@ impl NetStats {
     }
 }
 
+/// The counters of INFO stats that network threads keep, read together.
+/// `CONFIG RESETSTAT` keeps a copy as its baseline and INFO reports the
+/// difference: the counters themselves are written by other threads without
+/// a lock, so the execution thread cannot zero them safely.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatCounters {
+    pub total_connections: u64,
+    pub rejected_connections: u64,
+    pub output_limit_disconnections: u64,
+    pub total_commands: u64,
+    pub net: NetTotals,
+}
+
+impl StatCounters {
+    /// What was counted since `baseline` was read.
+    pub fn since(self, baseline: StatCounters) -> StatCounters {
+        StatCounters {
+            total_connections: self.total_connections.saturating_sub(baseline.total_connections),
+            rejected_connections: self.rejected_connections.saturating_sub(baseline.rejected_connections),
+            output_limit_disconnections: self
+                .output_limit_disconnections
+                .saturating_sub(baseline.output_limit_disconnections),
+            total_commands: self.total_commands.saturating_sub(baseline.total_commands),
+            net: NetTotals {
+                input_bytes: self.net.input_bytes.saturating_sub(baseline.net.input_bytes),
+                output_bytes: self.net.output_bytes.saturating_sub(baseline.net.output_bytes),
+                reads: self.net.reads.saturating_sub(baseline.net.reads),
+                writes: self.net.writes.saturating_sub(baseline.net.writes),
+            },
+        }
+    }
+}
+
 pub struct NodeShared {
     pub config: NodeConfig,
     pub id: LeaderId,
@@ -215,6 +248,17 @@ impl NodeShared {
             closing: AtomicBool::new(false),
             shutdown_requested,
             commit_hold: watch::Sender::new(false),
+        }
+    }
+
+    /// The counters as they stand (never reset; see [`StatCounters`]).
+    pub fn stat_counters(&self) -> StatCounters {
+        StatCounters {
+            total_connections: self.total_connections.load(Ordering::Relaxed),
+            rejected_connections: self.rejected_connections.load(Ordering::Relaxed),
+            output_limit_disconnections: self.output_limit_disconnections.load(Ordering::Relaxed),
+            total_commands: self.total_commands.load(Ordering::Relaxed),
+            net: self.net.totals(),
         }
     }
 

@@ -19,7 +19,7 @@ use super::{Exec, Outcome};
 use crate::commands::{self, glob, CommandSpec};
 use crate::keyspace::eviction::EvictionPolicy;
 use crate::node::memory::MemoryGauge;
-use crate::node::shared::NodeShared;
+use crate::node::shared::{NodeShared, StatCounters};
 use crate::resp::{Protocol, Reply};
 
 fn ok() -> Reply {
@@ -138,6 +138,8 @@ pub(crate) struct AdminState {
     expired_time_cap_reached: u64,
     /// `used_memory` when the node started (INFO's `used_memory_startup`).
     startup_memory: u64,
+    /// The network threads' counters at the last `CONFIG RESETSTAT`.
+    counters_baseline: StatCounters,
 }
 
 /// The counters behind INFO's instantaneous rates, at one tick.
@@ -205,6 +207,7 @@ impl AdminState {
             ),
             slowlog_threshold_us: parse_i64(&config, "slowlog-log-slower-than", SLOWLOG_THRESHOLD_DEFAULT_US),
             config,
+            counters_baseline: StatCounters::default(),
         }
     }
 
@@ -266,7 +269,11 @@ impl AdminState {
         }
     }
 
-    pub fn reset_stats(&mut self) {
+    /// `CONFIG RESETSTAT`, given the counters as they stand now.
+    pub fn reset_stats(&mut self, counters_now: StatCounters) {
+        self.counters_baseline = counters_now;
+        // Redis restarts its instantaneous rates too.
+        self.traffic_samples.clear();
         self.stats.fill(CmdStat::default());
         self.sub_stats.clear();
         self.errors.clear();
@@ -319,6 +326,11 @@ impl AdminState {
         if out_of_time {
             self.expired_time_cap_reached += 1;
         }
+    }
+
+    /// The network threads' counters since start or `CONFIG RESETSTAT`.
+    pub fn counters(&self, counters_now: StatCounters) -> StatCounters {
+        counters_now.since(self.counters_baseline)
     }
 
     pub fn startup_memory(&self) -> u64 {
@@ -718,8 +730,9 @@ impl Exec {
             )),
             ("RESETSTAT", 2) => {
                 // Redis resets the counters, not the slow log.
-                self.admin.reset_stats();
+                self.admin.reset_stats(self.shared.stat_counters());
                 self.ks.reset_access_stats();
+                self.denials = Default::default();
                 ok()
             }
             ("REWRITE", 2) => err("ERR The server is running without a config file"),

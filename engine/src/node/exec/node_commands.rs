@@ -311,6 +311,7 @@ impl Exec {
             watching_clients: self.sessions.values().filter(|s| !s.watched.is_empty()).count(),
             watched_keys: self.watchers.len(),
             total_error_replies: self.admin.total_error_replies(),
+            counters: self.admin.counters(self.shared.stat_counters()),
             acl_denied: [
                 self.denials.auth,
                 self.denials.cmd,
