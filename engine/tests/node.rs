@@ -231,9 +231,25 @@ async fn a_read_of_a_key_with_an_in_flight_write_waits_for_its_commit() {
     assert!(!write.is_finished(), "the write was acknowledged before its commit");
     assert!(!read.is_finished(), "a read saw an uncommitted write");
 
+    // On one connection, a read of a clean key sent after a held write
+    // (in a message of its own) is answered after the write: replies keep
+    // their order, even though the execution thread writes a reply that
+    // waits for nothing to the socket itself.
+    let mut pipelined = Raw::connect(&a).await;
+    pipelined.send(&["SET", "k3", "v"]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    pipelined.send(&["GET", "other"]).await;
+    assert_eq!(
+        pipelined.read_within(Duration::from_millis(300)).await,
+        None,
+        "a reply overtook the held write's"
+    );
+
     a.hold_commits(false);
     assert_eq!(write.await.unwrap().unwrap(), "OK");
     assert_eq!(read.await.unwrap().unwrap(), "new");
+    assert_eq!(pipelined.read().await, V::Simple("OK".into()));
+    assert_eq!(pipelined.read().await, V::bulk("o"));
 
     a.abort();
     journal.stop();
@@ -558,4 +574,38 @@ async fn a_node_ahead_of_the_journal_waits_for_it_instead_of_halting() {
     );
     ahead.shutdown().await;
     primary.shutdown().await;
+}
+
+/// A reply larger than the socket takes at once: the execution thread
+/// writes what fits, the writer task the rest, then later replies, in
+/// order and byte for byte (the client reads nothing until both are sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_the_socket_takes_only_in_part_arrives_whole_and_in_order() {
+    let (journal, node) = node_common::primary().await;
+    let value: String = (0..8 << 20).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let mut setup = Raw::connect(&node).await;
+    assert_eq!(setup.cmd(&["SET", "big", &value]).await, V::Simple("OK".into()));
+    assert_eq!(setup.cmd(&["SET", "small", "s"]).await, V::Simple("OK".into()));
+
+    let mut slow = Raw::connect(&node).await;
+    slow.send(&["GET", "big"]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    slow.send(&["GET", "small"]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(slow.read().await, V::bulk(&value));
+    assert_eq!(slow.read().await, V::bulk("s"));
+    let info = slow.cmd(&["INFO", "stats"]).await;
+    let V::Bulk(info) = info else {
+        panic!("INFO answered {info:?}")
+    };
+    let info = String::from_utf8_lossy(&info);
+    let output_bytes: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("total_net_output_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{info}"));
+    assert!(output_bytes >= value.len() as u64, "{info}");
+
+    node.abort();
+    journal.stop();
 }

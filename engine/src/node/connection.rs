@@ -1,8 +1,11 @@
 //! Client connections: accept, read and parse RESP, hand commands to the
 //! execution thread, and write replies in order once their barrier batch
-//! has committed. All of it off the execution thread.
+//! has committed. All of it off the execution thread, but for replies that
+//! wait for nothing, which the execution thread may write itself through
+//! a [`DirectSocket`] while the writer task has nothing queued.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,10 @@ pub(crate) struct ConnControl {
     /// Whether the client has authenticated (kept by the execution
     /// thread): unauthenticated clients get tighter limits.
     authenticated: AtomicBool,
+    /// Messages of replies queued for the writer task and not yet written
+    /// by it. While any is, the execution thread writes nothing itself
+    /// (replies keep their order).
+    queued_for_writer: AtomicUsize,
 }
 
 impl ConnControl {
@@ -84,10 +91,59 @@ impl ConnControl {
         self.query_bytes.load(Ordering::Acquire)
     }
 
+    /// One more message for the writer task (counted by the execution
+    /// thread before it sends it).
+    pub fn queued_for_writer(&self) {
+        self.queued_for_writer.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether the writer task has messages it has not finished writing.
+    pub fn has_queued_for_writer(&self) -> bool {
+        self.queued_for_writer.load(Ordering::Acquire) != 0
+    }
+
+    /// The writer task wrote `messages` messages out to the socket.
+    fn wrote_messages(&self, messages: usize) {
+        if messages > 0 {
+            self.queued_for_writer.fetch_sub(messages, Ordering::AcqRel);
+        }
+    }
+
     fn written(&self, bytes: usize) {
         if bytes > 0 {
             self.output_bytes.fetch_sub(bytes, Ordering::AcqRel);
         }
+    }
+}
+
+/// A second handle on a plain TCP client's socket, for the execution
+/// thread to write replies that wait for nothing (`exec::write_directly`).
+/// It is a `dup` of the descriptor: the socket stays the same one, even
+/// after the connection's tasks have closed theirs, until the execution
+/// thread forgets the client.
+pub(crate) struct DirectSocket {
+    /// Non-blocking: the flag belongs to the socket, which tokio set.
+    stream: std::net::TcpStream,
+    /// The reader's in-flight permits, given back once replies are written.
+    in_flight: Arc<Semaphore>,
+}
+
+impl DirectSocket {
+    fn new(duplicate: OwnedFd, in_flight: Arc<Semaphore>) -> DirectSocket {
+        DirectSocket {
+            stream: std::net::TcpStream::from(duplicate),
+            in_flight,
+        }
+    }
+
+    /// Writes what the socket takes now, without waiting.
+    pub fn try_write(&self, bytes: &[u8]) -> std::io::Result<usize> {
+        use std::io::Write;
+        (&self.stream).write(bytes)
+    }
+
+    pub fn release_permits(&self, permits: usize) {
+        self.in_flight.add_permits(permits);
     }
 }
 
@@ -174,13 +230,16 @@ pub(crate) async fn accept_loop(
         tokio::spawn(async move {
             match tls {
                 None => {
+                    // Without a second descriptor the writer task writes
+                    // every reply, as for TLS.
+                    let duplicate = stream.as_fd().try_clone_to_owned().ok();
                     let (read_half, write_half) = stream.into_split();
-                    serve(read_half, write_half, addr, id, &shared, &exec).await;
+                    serve(read_half, write_half, duplicate, addr, id, &shared, &exec).await;
                 }
                 Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => {
                         let (read_half, write_half) = tokio::io::split(tls_stream);
-                        serve(read_half, write_half, addr, id, &shared, &exec).await;
+                        serve(read_half, write_half, None, addr, id, &shared, &exec).await;
                     }
                     Ok(Err(e)) => debug!(%addr, error = %e, "TLS handshake failed"),
                     Err(_) => debug!(%addr, "TLS handshake timed out"),
@@ -194,6 +253,7 @@ pub(crate) async fn accept_loop(
 async fn serve<R, W>(
     read_half: R,
     write_half: W,
+    duplicate: Option<OwnedFd>,
     addr: SocketAddr,
     id: u64,
     shared: &Arc<NodeShared>,
@@ -207,19 +267,20 @@ async fn serve<R, W>(
     // The execution thread sets the real state on `Connected`; until then,
     // what the default user allows.
     control.set_authenticated(shared.default_user_nopass.load(Ordering::Acquire));
+    let in_flight = Arc::new(Semaphore::new(MAX_COMMANDS_IN_FLIGHT));
     if exec
         .send(ExecMsg::Connected {
             conn: id,
             addr,
             replies: replies_tx,
             control: control.clone(),
+            direct: duplicate.map(|fd| Arc::new(DirectSocket::new(fd, in_flight.clone()))),
         })
         .await
         .is_err()
     {
         return;
     }
-    let in_flight = Arc::new(Semaphore::new(MAX_COMMANDS_IN_FLIGHT));
     let (closed_tx, closed_rx) = oneshot::channel();
     let writer = tokio::spawn(write_replies(
         write_half,
@@ -360,8 +421,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             pending.push(more);
         }
         let mut written = 0usize;
+        let messages = pending.len();
         for outgoing in pending {
             written += outgoing.permits;
+            if let Some(encoded) = &outgoing.encoded {
+                out.extend_from_slice(encoded);
+            }
             for item in outgoing.items {
                 let ready = commit.borrow_and_update().check(item.barrier);
                 let state = match ready {
@@ -404,6 +469,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             out = BytesMut::with_capacity(READ_BUFFER);
         }
         in_flight.add_permits(written);
+        // Only now, with every byte of these messages written, may the
+        // execution thread write after them.
+        control.wrote_messages(messages);
     }
 }
 

@@ -13,18 +13,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hashbrown::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use super::acl;
 use super::commit::{CommitState, SealedBatch};
-use super::connection::ConnControl;
+use super::connection::{ConnControl, DirectSocket};
 use super::limits::OutputLimits;
 use super::memory::MemoryLimit;
 use super::role::RoleCommand;
-use super::shared::{NodeShared, Role};
+use super::shared::{NetStats, NodeShared, Role};
 use crate::commands::effect_bytes;
 use crate::commands::{self, flags, Clock, CommandKind, CommandSpec, Effect, ExecCtx};
 use crate::error::{Error, Result};
@@ -80,6 +80,9 @@ pub(crate) enum ExecMsg {
         addr: SocketAddr,
         replies: mpsc::UnboundedSender<Outgoing>,
         control: Arc<ConnControl>,
+        /// The client's socket, for replies the execution thread writes
+        /// itself (plain TCP clients only).
+        direct: Option<Arc<DirectSocket>>,
     },
     /// The end of a CLIENT PAUSE (see `exec/pause.rs`).
     PauseEnd {
@@ -142,6 +145,10 @@ pub(crate) enum ExecMsg {
 
 /// Replies for one [`ExecMsg::Commands`], in order.
 pub(crate) struct Outgoing {
+    /// Reply bytes already encoded, written before `items`: the rest of
+    /// replies the execution thread began writing itself (see
+    /// [`write_directly`]).
+    pub encoded: Option<Bytes>,
     pub items: Vec<PendingReply>,
     /// Close the connection once these are written (QUIT, protocol error).
     pub close: bool,
@@ -242,6 +249,7 @@ struct Session {
     multi: Option<Transaction>,
     replies: mpsc::UnboundedSender<Outgoing>,
     control: Arc<ConnControl>,
+    direct: Option<Arc<DirectSocket>>,
     created: Instant,
     commands: u64,
     /// Keys this client WATCHes, and whether one was touched since.
@@ -264,6 +272,85 @@ struct Session {
     /// client's class (`client-output-buffer-limit`).
     over_soft_limit_since: Option<Instant>,
 }
+
+impl Session {
+    /// Hands replies to the connection's writer task; false if it is gone.
+    fn send(&self, outgoing: Outgoing) -> bool {
+        // Counted before it is queued: while the writer has anything to
+        // write, the execution thread must not write past it.
+        self.control.queued_for_writer();
+        self.replies.send(outgoing).is_ok()
+    }
+}
+
+/// Writes `outgoing` to the client's socket from the execution thread,
+/// when every reply in it waits for nothing and the writer task has
+/// nothing queued; otherwise, or for what the socket did not take, returns
+/// what the writer task must send.
+///
+/// At `-P 1`, a GET otherwise crosses threads twice: to the execution
+/// thread, then to a network thread to be written, each hand-off a wake-up
+/// of another thread. Redis writes on the thread that ran the command. The
+/// write never blocks (the socket is non-blocking): a slow client's bytes
+/// go to the writer task, as before, so no client can stall the keyspace.
+fn write_directly(session: &Session, scratch: &mut BytesMut, net: &NetStats, outgoing: Outgoing) -> Option<Outgoing> {
+    let Some(direct) = &session.direct else {
+        return Some(outgoing);
+    };
+    if session.control.is_killed() {
+        // Closed by CLIENT KILL or its output limit: it gets nothing more.
+        return None;
+    }
+    let ready = |item: &PendingReply| item.barrier == 0 && !item.silent && item.accounted == 0;
+    if outgoing.close
+        || outgoing.encoded.is_some()
+        || outgoing.items.is_empty()
+        || !outgoing.items.iter().all(ready)
+        || session.control.has_queued_for_writer()
+    {
+        return Some(outgoing);
+    }
+    scratch.clear();
+    for item in &outgoing.items {
+        item.reply.encode(item.protocol, scratch);
+    }
+    let result = direct.try_write(scratch);
+    let rest = match result {
+        Ok(written) => {
+            net.wrote(written);
+            if written == scratch.len() {
+                direct.release_permits(outgoing.permits);
+                None
+            } else {
+                Some(Outgoing {
+                    encoded: Some(scratch.split_off(written).freeze()),
+                    items: Vec::new(),
+                    close: false,
+                    permits: outgoing.permits,
+                })
+            }
+        }
+        // Nothing written: the writer task sends it all.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            Some(outgoing)
+        }
+        // The connection is broken; its reader sees it and disconnects.
+        Err(_) => None,
+    };
+    if scratch.capacity() > DIRECT_SCRATCH_BYTES {
+        *scratch = BytesMut::with_capacity(DIRECT_SCRATCH_BYTES);
+    }
+    rest
+}
+
+/// The execution thread's buffer for replies it writes itself; kept
+/// after a large reply only up to this size.
+const DIRECT_SCRATCH_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Transaction {
@@ -392,6 +479,8 @@ impl DirtyKeys {
 
 pub(crate) struct Exec {
     shared: Arc<NodeShared>,
+    /// Encoding buffer of [`write_directly`].
+    direct_scratch: BytesMut,
     ks: Keyspace,
     sessions: HashMap<u64, Session>,
     role_commands: mpsc::UnboundedSender<RoleCommand>,
@@ -501,6 +590,7 @@ impl Exec {
                 users
             },
             denials: security::DenialStats::default(),
+            direct_scratch: BytesMut::with_capacity(DIRECT_SCRATCH_BYTES),
             output_limits: shared.config.output_limits,
             last_idle_check: Instant::now(),
             last_call: Duration::ZERO,
@@ -557,6 +647,7 @@ impl Exec {
                 addr,
                 replies,
                 control,
+                direct,
             } => {
                 let identity = self.default_identity();
                 control.set_authenticated(identity.authenticated);
@@ -572,6 +663,7 @@ impl Exec {
                         multi: None,
                         replies,
                         control,
+                        direct,
                         created: self.now,
                         commands: 0,
                         watched: Vec::new(),
@@ -603,7 +695,8 @@ impl Exec {
                         drop_on_failure: false,
                         accounted: 0,
                     };
-                    let _ = session.replies.send(Outgoing {
+                    session.send(Outgoing {
+                        encoded: None,
                         items: vec![item],
                         close: true,
                         permits: 0,
@@ -718,7 +811,8 @@ impl Exec {
         }
         for conn in conns {
             if let Some(session) = self.sessions.get(&conn) {
-                let _ = session.replies.send(Outgoing {
+                session.send(Outgoing {
+                    encoded: None,
                     items: Vec::new(),
                     close: true,
                     permits: 0,
@@ -820,11 +914,15 @@ impl Exec {
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.commands += answered as u64;
             if !items.is_empty() || close {
-                let _ = session.replies.send(Outgoing {
+                let outgoing = Outgoing {
+                    encoded: None,
                     items,
                     close,
                     permits: answered,
-                });
+                };
+                if let Some(outgoing) = write_directly(session, &mut self.direct_scratch, &self.shared.net, outgoing) {
+                    session.send(outgoing);
+                }
             }
         }
     }
@@ -1420,6 +1518,7 @@ mod tests {
             addr: "127.0.0.1:0".parse().expect("an address"),
             replies,
             control: Arc::new(ConnControl::default()),
+            direct: None,
         });
         replies_rx
     }

@@ -357,7 +357,8 @@ impl Exec {
                 accounted: 0,
             };
             session.last_barrier = session.last_barrier.max(barrier);
-            let _ = session.replies.send(Outgoing {
+            session.send(Outgoing {
+                encoded: None,
                 items: vec![item],
                 close: false,
                 permits: 1,

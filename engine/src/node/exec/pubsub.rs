@@ -185,7 +185,8 @@ impl Exec {
             drop_on_failure: true,
             accounted: size,
         };
-        let _ = session.replies.send(Outgoing {
+        session.send(Outgoing {
+            encoded: None,
             items: vec![item],
             close: false,
             permits: 0,
