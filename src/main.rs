@@ -4,6 +4,7 @@ mod allocator;
 mod inspect;
 mod journal_replica;
 mod memory_server;
+mod open_files;
 mod security;
 mod status;
 
@@ -77,6 +78,12 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if matches!(
+        cli.command,
+        Command::Journal(_) | Command::Server(_) | Command::Dev(_) | Command::Snapshot(_)
+    ) {
+        open_files::raise_to_hard_limit();
+    }
     let result = match cli.command {
         Command::Journal(args) => journal_replica::run(args),
         Command::Server(args) => memory_server::run_server(args),
