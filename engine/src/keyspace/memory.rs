@@ -5,9 +5,10 @@
 //! a collection, all on the execution thread. INFO, which monitoring
 //! polls, did exactly that until 2026-12-06. Now a [`DatasetMeter`] walks
 //! the data set a slice at a time on the cron tick, starting a walk at most
-//! once a second, and INFO reports the figure of the last complete walk. Redis gets its figure from the
-//! allocator instead; the memory nodes in `memoir dev` share one process
-//! and one allocator, so Memoir counts its structures.
+//! once a second, and INFO reports the figure of the last complete walk.
+//! Redis gets its figure from the allocator instead; the memory nodes in
+//! `memoir dev` share one process and one allocator, so Memoir counts its
+//! structures.
 
 use std::time::{Duration, Instant};
 

@@ -274,12 +274,13 @@ struct Session {
 }
 
 impl Session {
-    /// Hands replies to the connection's writer task; false if it is gone.
-    fn send(&self, outgoing: Outgoing) -> bool {
+    /// Hands replies to the connection's writer task (dropped if it is
+    /// gone: the connection is closing).
+    fn send(&self, outgoing: Outgoing) {
         // Counted before it is queued: while the writer has anything to
         // write, the execution thread must not write past it.
         self.control.queued_for_writer();
-        self.replies.send(outgoing).is_ok()
+        let _ = self.replies.send(outgoing);
     }
 }
 
@@ -773,12 +774,9 @@ impl Exec {
                 self.shared.loading.store(false, Ordering::Release);
             }
             ExecMsg::Tick => {
-                let net = self.shared.net.totals();
                 self.admin.sample_traffic(admin::TrafficSample {
                     at: self.now,
-                    commands: self.shared.total_commands.load(Ordering::Relaxed),
-                    input_bytes: net.input_bytes,
-                    output_bytes: net.output_bytes,
+                    counters: self.shared.stat_counters(),
                 });
                 self.active_expire();
                 self.evict_for_room(eviction::TICK_EVICTION_BUDGET);
@@ -1430,6 +1428,7 @@ mod tests {
     use memoir_journal::LeaderId;
 
     use super::super::commit::BarrierState;
+    use super::super::shared::{NetTotals, StatCounters};
     use super::*;
     use crate::node::NodeConfig;
 
@@ -1437,11 +1436,17 @@ mod tests {
     fn traffic_rates_and_expiry_statistics_are_kept_as_redis_keeps_them() {
         let (mut exec, _batches, _replies) = primary_exec();
         let start = Instant::now();
-        let sample = |at, commands, input_bytes, output_bytes| admin::TrafficSample {
+        let sample = |at, total_commands, input_bytes, output_bytes| admin::TrafficSample {
             at,
-            commands,
-            input_bytes,
-            output_bytes,
+            counters: StatCounters {
+                total_commands,
+                net: NetTotals {
+                    input_bytes,
+                    output_bytes,
+                    ..NetTotals::default()
+                },
+                ..StatCounters::default()
+            },
         };
         exec.admin.sample_traffic(sample(start, 100, 1000, 1000));
         exec.admin

@@ -146,9 +146,7 @@ pub(crate) struct AdminState {
 #[derive(Clone, Copy, Debug)]
 pub struct TrafficSample {
     pub at: Instant,
-    pub commands: u64,
-    pub input_bytes: u64,
-    pub output_bytes: u64,
+    pub counters: StatCounters,
 }
 
 impl AdminState {
@@ -303,14 +301,14 @@ impl AdminState {
 
     /// Commands per second over the sampled window (INFO stats).
     pub fn instantaneous_ops_per_sec(&self) -> u64 {
-        self.rate(|s| s.commands).round() as u64
+        self.rate(|s| s.counters.total_commands).round() as u64
     }
 
     /// Client bytes read and written per second, in KiB (INFO stats).
     pub fn instantaneous_kbps(&self) -> (f64, f64) {
         (
-            self.rate(|s| s.input_bytes) / 1024.0,
-            self.rate(|s| s.output_bytes) / 1024.0,
+            self.rate(|s| s.counters.net.input_bytes) / 1024.0,
+            self.rate(|s| s.counters.net.output_bytes) / 1024.0,
         )
     }
 
