@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod node_common;
 
-use node_common::{connect, start_journal, start_node, wait_for, Raw, LEASE, V};
+use node_common::{connect, info_field, start_journal, start_node, wait_for, Raw, LEASE, V};
 
 async fn connect_resp3(node: &MemoryNode) -> redis::aio::MultiplexedConnection {
     let url = format!("redis://{}/?protocol=resp3", node.local_addr());
@@ -428,10 +428,7 @@ async fn connection_commands_limits_and_wait() {
     // counted refuses a new one, so each step waits for the count.
     async fn clients(con: &mut redis::aio::MultiplexedConnection) -> usize {
         let info: String = redis::cmd("INFO").arg("clients").query_async(con).await.unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("connected_clients:"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap()
+        info_field(&info, "connected_clients").parse().unwrap()
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while clients(&mut con).await != 1 {
@@ -594,16 +591,8 @@ async fn a_reply_the_socket_takes_only_in_part_arrives_whole_and_in_order() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(slow.read().await, V::bulk(&value));
     assert_eq!(slow.read().await, V::bulk("s"));
-    let info = slow.cmd(&["INFO", "stats"]).await;
-    let V::Bulk(info) = info else {
-        panic!("INFO answered {info:?}")
-    };
-    let info = String::from_utf8_lossy(&info);
-    let output_bytes: u64 = info
-        .lines()
-        .find_map(|line| line.strip_prefix("total_net_output_bytes:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{info}"));
+    let info = slow.cmd(&["INFO", "stats"]).await.text();
+    let output_bytes: u64 = info_field(&info, "total_net_output_bytes").parse().unwrap();
     assert!(output_bytes >= value.len() as u64, "{info}");
 
     node.abort();

@@ -5,7 +5,7 @@ mod node_common;
 
 use std::time::Duration;
 
-use node_common::{primary, Raw, V};
+use node_common::{info_field, primary, Raw, V};
 
 fn ok() -> V {
     V::Simple("OK".into())
@@ -174,10 +174,10 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
 
     // The fields dashboards and exporters read, with sane values.
     let number = |info: &str, name: &str| -> f64 {
-        info.lines()
-            .find_map(|line| line.strip_prefix(&format!("{name}:")))
-            .and_then(|value| value.trim_end_matches('%').parse().ok())
-            .unwrap_or_else(|| panic!("INFO lacks a number for {name}: {info}"))
+        info_field(info, name)
+            .trim_end_matches('%')
+            .parse()
+            .unwrap_or_else(|_| panic!("INFO lacks a number for {name}: {info}"))
     };
     for name in [
         "used_memory_overhead",
@@ -234,12 +234,7 @@ async fn config_stats_slowlog_memory_and_debug_sleep() {
 
     // INFO journal: the SETs above were committed through the journal.
     let info = c.cmd(&["INFO", "journal"]).await.text();
-    let field = |name: &str| -> String {
-        info.lines()
-            .find_map(|line| line.strip_prefix(&format!("{name}:")))
-            .unwrap_or_else(|| panic!("INFO journal lacks {name}: {info}"))
-            .to_owned()
-    };
+    let field = |name: &str| -> String { info_field(&info, name).to_owned() };
     assert_eq!(field("journal_replicas").split(',').count(), 3, "{info}");
     let appends: u64 = field("journal_appends").parse().unwrap();
     assert!(appends >= 1, "{info}");
