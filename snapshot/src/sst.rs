@@ -8,8 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
-    BlockBasedOptions, DBCompressionType, IngestExternalFileOptions, IteratorMode, Options, ReadOptions, SstFileWriter,
-    DB,
+    BlockBasedOptions, DBCompressionType, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter, DB,
 };
 
 use memoir_journal::writeback::{Writeback, DEFAULT_STEP_BYTES};
@@ -137,13 +136,21 @@ pub fn read_sst(
         read.set_verify_checksums(true);
         read.fill_cache(false);
         read.set_readahead_size(readahead_bytes);
+        // The raw iterator lends each entry's bytes from the block it
+        // decoded; the boxed iterator would copy every key and value into
+        // two fresh allocations first.
+        let mut entries = db.raw_iterator_opt(read);
+        entries.seek_to_first();
         let mut index = 0u64;
-        for item in db.iterator_opt(IteratorMode::Start, read) {
-            let (key, value) =
-                item.map_err(|e| SnapshotError::corrupt(path, format!("entry {index}"), e.into_string()))?;
-            each(&key, &value, index)?;
+        while let Some((key, value)) = entries.item() {
+            each(key, value, index)?;
             index += 1;
+            entries.next();
         }
+        // An iterator stops being valid at the end and on an error alike.
+        entries
+            .status()
+            .map_err(|e| SnapshotError::corrupt(path, format!("entry {index}"), e.into_string()))?;
         Ok(index)
     })();
     let _ = DB::destroy(&options, scratch);
