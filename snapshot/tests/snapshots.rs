@@ -69,6 +69,18 @@ async fn digest_seq(con: &mut MultiplexedConnection) -> redis::RedisResult<(Stri
     redis::cmd("DEBUG").arg("DIGEST-SEQ").query_async(con).await
 }
 
+async fn changes_since_last_save(con: &mut MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(con)
+        .await
+        .expect("info");
+    info.lines()
+        .find_map(|line| line.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rdb_changes_since_last_save: {info}"))
+}
+
 /// Waits until `node` reflects at least `seq` and returns its digest there
 /// (lease renewals move the seq on; no data changes after `seq`).
 async fn digest_at(node: &MemoryNode, seq: u64) -> String {
@@ -252,9 +264,21 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
     }
     let lastsave: i64 = redis::cmd("LASTSAVE").query_async(&mut con).await.expect("lastsave");
     assert_eq!(lastsave, first.created_unix_ms / 1000);
+    // The snapshot holds every write so far; three more are changes it lacks.
+    assert_eq!(changes_since_last_save(&mut con).await, 0);
+    for command in [&["SET", "changed", "1"][..], &["INCR", "changed"], &["DEL", "changed"]] {
+        let _: redis::Value = redis::cmd(command[0])
+            .arg(&command[1..])
+            .query_async(&mut con)
+            .await
+            .expect("write");
+    }
+    assert_eq!(changes_since_last_save(&mut con).await, 3);
     let (digest, seq) = digest_seq(&mut con).await.expect("digest");
     let fresh = start_node(&journal, Some(store), false).await;
     assert_eq!(digest_at(&fresh, seq).await, digest, "snapshot only");
+    // The replica counts the three writes it replayed after the snapshot.
+    assert_eq!(changes_since_last_save(&mut connect(&fresh).await).await, 3);
     fresh.shutdown().await;
 
     // Snapshots 2 and 3 with writes between: the journal is trimmed below

@@ -157,6 +157,8 @@ struct InFlight {
     /// For INFO journal: what the record carries and when it was queued.
     batches: u64,
     payload_bytes: usize,
+    /// Write effects in the record (INFO's `rdb_changes_since_last_save`).
+    effects: u64,
     queued_at: Instant,
     _counted: InFlightAppend,
 }
@@ -204,6 +206,7 @@ pub(crate) fn start_term(
             }
             // `append` queues the request now, so records reach the journal
             // in batch order while their commits are awaited elsewhere.
+            let effects = merged.ops.len() as u64;
             let payload = Record::Effects(merged.ops).encode();
             let payload_bytes = payload.len();
             let future: AppendFuture = Box::pin(client.append(payload, leader));
@@ -213,6 +216,7 @@ pub(crate) fn start_term(
                 _slot: slot,
                 batches: merged.batches,
                 payload_bytes,
+                effects,
                 queued_at: Instant::now(),
                 _counted: appender_shared.journal_stats.queued(),
             };
@@ -229,6 +233,7 @@ pub(crate) fn start_term(
             _slot,
             batches,
             payload_bytes,
+            effects,
             queued_at,
             _counted,
         }) = in_flight.recv().await
@@ -248,6 +253,7 @@ pub(crate) fn start_term(
             match result {
                 Ok(seq) => {
                     shared.applied_seq.fetch_max(seq.0, Ordering::AcqRel);
+                    shared.changes.add(seq.0, effects);
                     commit.send_modify(|state| {
                         state.committed = state.committed.max(batch);
                         state.committed_seq = state.committed_seq.max(seq);

@@ -745,6 +745,7 @@ impl Exec {
                 self.shared.set_role(Role::Replica);
                 self.shared.loading.store(true, Ordering::Release);
                 self.shared.applied_seq.store(0, Ordering::Release);
+                self.shared.changes.reset(0);
                 if was_primary {
                     self.disconnect_clients_of_the_primary();
                 }
@@ -768,6 +769,7 @@ impl Exec {
                     self.ks.restamp_all();
                 }
                 self.shared.applied_seq.store(through, Ordering::Release);
+                self.shared.changes.reset(through);
                 let _ = done.send(());
             }
             ExecMsg::Loaded => {
@@ -1259,6 +1261,7 @@ impl Exec {
         if self.apply_halted {
             return;
         }
+        let effects: usize = records.iter().map(Vec::len).sum();
         for ops in records {
             for op in ops {
                 let effect = Effect::from(op);
@@ -1290,6 +1293,7 @@ impl Exec {
             }
         }
         self.shared.applied_seq.fetch_max(through, Ordering::AcqRel);
+        self.shared.changes.add(through, effects as u64);
     }
 
     /// Redis's active expiry, on the primary only (replicas wait for the

@@ -138,7 +138,6 @@ pub(super) fn render(shared: &NodeShared, ks: &Keyspace, extra: &Extra, requeste
                 add("loading", u8::from(shared.loading.load(Ordering::Acquire)).to_string());
                 persistence_snapshots(shared, &mut add);
                 add("aof_enabled", "0".into());
-                add("rdb_changes_since_last_save", "0".into());
                 add("memoir_durability", "replicated-journal".into());
             }
             "stats" => {
@@ -429,6 +428,12 @@ fn persistence_snapshots(shared: &NodeShared, add: &mut impl FnMut(&str, String)
         add("memoir_loading_keys", progress.keys_loaded.to_string());
     }
     let summary = shared.snapshot_summary();
+    // Write effects the newest snapshot lacks (see `changes.rs`).
+    let snapshot_seq = summary.newest.map(|(seq, _, _)| seq.0);
+    add(
+        "rdb_changes_since_last_save",
+        shared.changes.since(snapshot_seq).to_string(),
+    );
     add("rdb_bgsave_in_progress", u8::from(summary.in_progress).to_string());
     add(
         "rdb_last_bgsave_status",

@@ -12,6 +12,7 @@
 //!   and resigns on shutdown.
 
 pub mod acl;
+mod changes;
 pub(crate) mod commit;
 pub(crate) mod connection;
 pub(crate) mod exec;

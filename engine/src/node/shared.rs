@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use memoir_journal::LeaderId;
 use tokio::sync::{watch, Notify};
 
+use super::changes::ChangeHistory;
 use super::journal_stats::JournalStats;
 use super::snapshots::{LoadProgress, SnapshotSummary};
 use super::NodeConfig;
@@ -149,6 +150,8 @@ pub struct NodeShared {
     /// Progress of the snapshot load under way (INFO persistence), with
     /// when it started.
     pub snapshot_load: Mutex<Option<(LoadProgress, Instant)>>,
+    /// Write effects since the dataset was replaced, by seq.
+    pub(crate) changes: ChangeHistory,
     /// Why applying stopped (a record from a newer engine, or divergence).
     pub halted: Mutex<Option<String>>,
     pub primary: Mutex<PrimaryInfo>,
@@ -224,6 +227,7 @@ impl NodeShared {
             applied_seq: AtomicU64::new(0),
             loading: AtomicBool::new(true),
             snapshot_load: Mutex::new(None),
+            changes: ChangeHistory::default(),
             halted: Mutex::new(None),
             primary: Mutex::new(PrimaryInfo::default()),
             term: Mutex::new(LeaderId::NONE),
