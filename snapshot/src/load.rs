@@ -50,11 +50,6 @@ pub fn read_snapshot(
     let plan = ReadPlan {
         databases,
         file_crc: FileCrc::Check,
-        digest: if databases.is_some() {
-            DigestCheck::FileCrcsSuffice
-        } else {
-            DigestCheck::Recompute
-        },
         pacer: &IoPacer::unlimited(),
     };
     read_snapshot_with(dir, manifest, scratch, &plan, progress)
@@ -69,7 +64,6 @@ pub fn verify_fresh_snapshot(dir: &Path, manifest: &Manifest, scratch: &Path, pa
     let plan = ReadPlan {
         databases: None,
         file_crc: FileCrc::AlreadyChecked,
-        digest: DigestCheck::Recompute,
         pacer,
     };
     read_snapshot_with(dir, manifest, scratch, &plan, &mut |_| {}).map(|_| ())
@@ -82,19 +76,10 @@ enum FileCrc {
     AlreadyChecked,
 }
 
-/// Whether the entries' digest is recomputed and compared with the
-/// manifest's (see [`read_snapshot`] for when it need not be).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum DigestCheck {
-    Recompute,
-    FileCrcsSuffice,
-}
-
 /// What one read of a snapshot does.
 struct ReadPlan<'a> {
     databases: Option<usize>,
     file_crc: FileCrc,
-    digest: DigestCheck,
     pacer: &'a IoPacer,
 }
 
@@ -130,7 +115,9 @@ fn read_snapshot_with(
         .max(1);
     let (chunks_tx, chunks_rx) = mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
     let build = databases.is_some();
-    let recompute_digest = plan.digest == DigestCheck::Recompute;
+    // Verifying recomputes the digest; building trusts the CRCs (see
+    // `read_snapshot`).
+    let recompute_digest = !build;
     let mut keyspace = databases.map(Keyspace::new);
     let mut insert_error = None;
     let outcomes: Vec<Result<DigestBuilder>> = std::thread::scope(|scope| {
@@ -282,13 +269,15 @@ fn read_snapshot_with(
             manifest.keys
         )));
     }
-    let computed = digest.finish();
-    if recompute_digest && computed != manifest.digest {
-        return Err(verification(format!(
-            "digest {} read back, the manifest says {}",
-            hex(&computed),
-            hex(&manifest.digest)
-        )));
+    if recompute_digest {
+        let computed = digest.finish();
+        if computed != manifest.digest {
+            return Err(verification(format!(
+                "digest {} read back, the manifest says {}",
+                hex(&computed),
+                hex(&manifest.digest)
+            )));
+        }
     }
     progress(LoadProgress {
         keys_loaded: keys,

@@ -69,16 +69,22 @@ async fn digest_seq(con: &mut MultiplexedConnection) -> redis::RedisResult<(Stri
     redis::cmd("DEBUG").arg("DIGEST-SEQ").query_async(con).await
 }
 
+/// The number in INFO field `name`; panics, showing the text, if there is
+/// none.
+fn info_number(info: &str, name: &str) -> u64 {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name}: {info}"))
+}
+
 async fn changes_since_last_save(con: &mut MultiplexedConnection) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("persistence")
         .query_async(con)
         .await
         .expect("info");
-    info.lines()
-        .find_map(|line| line.strip_prefix("rdb_changes_since_last_save:"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no rdb_changes_since_last_save: {info}"))
+    info_number(&info, "rdb_changes_since_last_save")
 }
 
 /// Waits until `node` reflects at least `seq` and returns its digest there
@@ -247,11 +253,7 @@ async fn rehydrate_from_snapshot_plus_tail_after_trims_and_corruption() {
         {
             // The service says how far it has replayed: at least the
             // snapshot it just published.
-            let applied: u64 = info
-                .lines()
-                .find_map(|line| line.strip_prefix("memoir_snapshot_service_applied_seq:"))
-                .and_then(|value| value.trim().parse().ok())
-                .unwrap_or_else(|| panic!("no memoir_snapshot_service_applied_seq: {info}"));
+            let applied = info_number(&info, "memoir_snapshot_service_applied_seq");
             assert!(applied >= first.seq, "{applied} < {}: {info}", first.seq);
             break;
         }

@@ -238,7 +238,6 @@ fn parse(buf: &[u8]) -> Option<(V, usize)> {
     }
 }
 
-/// Polls INFO until `field` reaches `value`.
 /// The value of field `name` in INFO's text; panics, showing the text,
 /// if it is not there.
 pub fn info_field<'a>(info: &'a str, name: &str) -> &'a str {
@@ -247,6 +246,7 @@ pub fn info_field<'a>(info: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("INFO lacks {name}: {info}"))
 }
 
+/// Polls INFO until `field` reaches `value`.
 pub async fn wait_info(raw: &mut Raw, field: &str, value: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
