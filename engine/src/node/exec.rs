@@ -157,6 +157,35 @@ pub(crate) struct Outgoing {
     pub permits: usize,
 }
 
+impl Outgoing {
+    /// Replies for the writer task to encode and send in order, answering
+    /// `permits` of the reader's commands.
+    pub fn replies(items: Vec<PendingReply>, permits: usize) -> Self {
+        Outgoing {
+            encoded: None,
+            items,
+            close: false,
+            permits,
+        }
+    }
+
+    /// Nothing more to say: write what is queued, then close.
+    pub fn close() -> Self {
+        Outgoing {
+            close: true,
+            ..Outgoing::replies(Vec::new(), 0)
+        }
+    }
+
+    /// The unwritten rest of a message the execution thread began writing.
+    fn rest(encoded: Bytes, permits: usize) -> Self {
+        Outgoing {
+            encoded: Some(encoded),
+            ..Outgoing::replies(Vec::new(), permits)
+        }
+    }
+}
+
 pub(crate) struct PendingReply {
     pub reply: Reply,
     /// The batch that must commit before this reply may be sent (0: none).
@@ -323,12 +352,7 @@ fn write_directly(session: &Session, scratch: &mut BytesMut, net: &NetStats, out
                 direct.release_permits(outgoing.permits);
                 None
             } else {
-                Some(Outgoing {
-                    encoded: Some(scratch.split_off(written).freeze()),
-                    items: Vec::new(),
-                    close: false,
-                    permits: outgoing.permits,
-                })
+                Some(Outgoing::rest(scratch.split_off(written).freeze(), outgoing.permits))
             }
         }
         // Nothing written: the writer task sends it all.
@@ -697,10 +721,8 @@ impl Exec {
                         accounted: 0,
                     };
                     session.send(Outgoing {
-                        encoded: None,
-                        items: vec![item],
                         close: true,
-                        permits: 0,
+                        ..Outgoing::replies(vec![item], 0)
                     });
                 }
             }
@@ -811,12 +833,7 @@ impl Exec {
         }
         for conn in conns {
             if let Some(session) = self.sessions.get(&conn) {
-                session.send(Outgoing {
-                    encoded: None,
-                    items: Vec::new(),
-                    close: true,
-                    permits: 0,
-                });
+                session.send(Outgoing::close());
             }
             self.forget_session(conn);
         }
@@ -915,10 +932,8 @@ impl Exec {
             session.commands += answered as u64;
             if !items.is_empty() || close {
                 let outgoing = Outgoing {
-                    encoded: None,
-                    items,
                     close,
-                    permits: answered,
+                    ..Outgoing::replies(items, answered)
                 };
                 if let Some(outgoing) = write_directly(session, &mut self.direct_scratch, &self.shared.net, outgoing) {
                     session.send(outgoing);

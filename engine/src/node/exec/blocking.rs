@@ -357,12 +357,7 @@ impl Exec {
                 accounted: 0,
             };
             session.last_barrier = session.last_barrier.max(barrier);
-            session.send(Outgoing {
-                encoded: None,
-                items: vec![item],
-                close: false,
-                permits: 1,
-            });
+            session.send(Outgoing::replies(vec![item], 1));
             self.resume.push_back(conn);
         }
     }

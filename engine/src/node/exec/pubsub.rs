@@ -185,12 +185,7 @@ impl Exec {
             drop_on_failure: true,
             accounted: size,
         };
-        session.send(Outgoing {
-            encoded: None,
-            items: vec![item],
-            close: false,
-            permits: 0,
-        });
+        session.send(Outgoing::replies(vec![item], 0));
     }
 
     /// PUBSUB CHANNELS [pattern] / NUMSUB [channel...] / NUMPAT /
