@@ -1,7 +1,9 @@
 //! `memoir-bench redis-compare`: the same redis-benchmark run against
 //! `memoir dev`, redis-server with `appendfsync always` (durable, like
 //! Memoir) and redis-server without persistence (the ceiling), one after the
-//! other so that they never compete for the CPUs.
+//! other so that they never compete for the CPUs. Each test runs on its
+//! own, so that the CPU each server (and redis-benchmark) used for it can
+//! be reported per request: on a 2-vCPU machine, that decides throughput.
 //!
 //! This file also holds the process plumbing the server benchmarks share
 //! (`failover`, `memory`): children that die with this process and are
@@ -172,8 +174,8 @@ fn compare(args: &Args, memoir: &Memoir, scratch: &Path) -> anyhow::Result<()> {
         server.stop();
         for row in &rows {
             eprintln!(
-                "  {}: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms",
-                row.test, row.rps, row.p50_ms, row.p99_ms
+                "  {}: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms, CPU per request {:.2} us (redis-benchmark {:.2} us)",
+                row.test, row.rps, row.p50_ms, row.p99_ms, row.server_cpu_us, row.bench_cpu_us
             );
         }
         results.push(rows);
@@ -201,6 +203,17 @@ fn compare(args: &Args, memoir: &Memoir, scratch: &Path) -> anyhow::Result<()> {
             "compare test={} pipeline={} memoir_rps={:.0} redis_always_rps={:.0} redis_nopersist_rps={:.0} memoir_p50_ms={:.3} memoir_p99_ms={:.3} redis_always_p99_ms={:.3}",
             m.test, args.pipeline, m.rps, always.rps, nopersist.rps, m.p50_ms, m.p99_ms, always.p99_ms,
         );
+        println!(
+            "cpu test={} pipeline={} memoir_us_per_request={:.2} redis_always_us_per_request={:.2} redis_nopersist_us_per_request={:.2} memoir_client_us_per_request={:.2} redis_always_client_us_per_request={:.2} redis_nopersist_client_us_per_request={:.2}",
+            m.test,
+            args.pipeline,
+            m.server_cpu_us,
+            always.server_cpu_us,
+            nopersist.server_cpu_us,
+            m.bench_cpu_us,
+            always.bench_cpu_us,
+            nopersist.bench_cpu_us,
+        );
     }
     Ok(())
 }
@@ -221,36 +234,102 @@ struct Row {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU the server used per request (all its threads), in microseconds.
+    server_cpu_us: f64,
+    /// CPU redis-benchmark itself used per request, in microseconds.
+    bench_cpu_us: f64,
 }
 
+/// Runs redis-benchmark against `server`, one test at a time, so that
+/// each test's CPU can be charged to it: the server process's (all its
+/// threads: for `memoir dev`, the whole cluster) and redis-benchmark's.
 fn redis_benchmark(args: &Args, server: &mut Server, scratch: &Path) -> anyhow::Result<Vec<Row>> {
     let label = server.target.label();
-    let csv_path = scratch.join(format!("{label}-redis-benchmark.csv"));
-    let csv = File::create(&csv_path).with_context(|| format!("creating {}", csv_path.display()))?;
-    let mut cmd = Command::new("redis-benchmark");
-    cmd.args(["-h", "127.0.0.1", "-p", &server.port.to_string()])
-        .args(["-c", &args.clients.to_string(), "-P", &args.pipeline.to_string()])
-        .args(["-n", &args.requests.to_string(), "-d", &args.data_size.to_string()])
-        .args(["-t", &args.tests, "--csv"]);
-    let log = scratch.join(format!("{label}-redis-benchmark.log"));
-    let mut bench = Proc::spawn_with_stdout("redis-benchmark", cmd, csv, &log)?;
-    let status = bench.wait_exit(Duration::from_secs(args.timeout_s), Some(&mut server.proc))?;
-    if !status.success() {
-        bail!(
-            "redis-benchmark against {label} failed ({status}); end of {}:\n{}",
-            log.display(),
-            tail(&log)
-        );
-    }
-    let text = std::fs::read_to_string(&csv_path).with_context(|| format!("reading {}", csv_path.display()))?;
-    let rows = parse_csv(&text).with_context(|| format!("parsing redis-benchmark's CSV in {}", csv_path.display()))?;
-    if rows.is_empty() {
-        bail!(
-            "redis-benchmark against {label} printed no results (see {})",
-            log.display()
-        );
+    let mut rows = Vec::new();
+    for test in args.tests.split(',').filter(|t| !t.is_empty()) {
+        let csv_path = scratch.join(format!("{label}-{test}-redis-benchmark.csv"));
+        let csv = File::create(&csv_path).with_context(|| format!("creating {}", csv_path.display()))?;
+        let mut cmd = Command::new("redis-benchmark");
+        cmd.args(["-h", "127.0.0.1", "-p", &server.port.to_string()])
+            .args(["-c", &args.clients.to_string(), "-P", &args.pipeline.to_string()])
+            .args(["-n", &args.requests.to_string(), "-d", &args.data_size.to_string()])
+            .args(["-t", test, "--csv"]);
+        let log = scratch.join(format!("{label}-{test}-redis-benchmark.log"));
+        let server_cpu_before = process_cpu_s(server.proc.pid())?;
+        let bench_cpu_before = reaped_children_cpu_s();
+        let mut bench = Proc::spawn_with_stdout("redis-benchmark", cmd, csv, &log)?;
+        let status = bench.wait_exit(Duration::from_secs(args.timeout_s), Some(&mut server.proc))?;
+        let server_cpu_s = process_cpu_s(server.proc.pid())? - server_cpu_before;
+        let bench_cpu_s = reaped_children_cpu_s() - bench_cpu_before;
+        if !status.success() {
+            bail!(
+                "redis-benchmark against {label} failed ({status}); end of {}:\n{}",
+                log.display(),
+                tail(&log)
+            );
+        }
+        let text = std::fs::read_to_string(&csv_path).with_context(|| format!("reading {}", csv_path.display()))?;
+        let parsed =
+            parse_csv(&text).with_context(|| format!("parsing redis-benchmark's CSV in {}", csv_path.display()))?;
+        if parsed.is_empty() {
+            bail!(
+                "redis-benchmark -t {test} against {label} printed no results (see {})",
+                log.display()
+            );
+        }
+        // One name may stand for several tests (`-t lrange` runs four):
+        // their CPU is shared out evenly.
+        let requests = args.requests as f64 * parsed.len() as f64;
+        let per_request_us = |cpu_s: f64| cpu_s * 1e6 / requests;
+        rows.extend(parsed.into_iter().map(|row| Row {
+            server_cpu_us: per_request_us(server_cpu_s),
+            bench_cpu_us: per_request_us(bench_cpu_s),
+            ..row
+        }));
     }
     Ok(rows)
+}
+
+/// CPU seconds (user + system, all threads) a running process has used so
+/// far, from `/proc/<pid>/stat`.
+pub fn process_cpu_s(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = stat_cpu_ticks(&stat).with_context(|| format!("parsing {path}"))?;
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_s <= 0 {
+        bail!("sysconf(_SC_CLK_TCK) returned {ticks_per_s}");
+    }
+    Ok(ticks as f64 / ticks_per_s as f64)
+}
+
+/// utime + stime (fields 14 and 15, in clock ticks) of a `/proc/<pid>/stat`
+/// line. The command name (field 2) may hold spaces and parentheses, so
+/// fields are counted from its last closing parenthesis.
+fn stat_cpu_ticks(stat: &str) -> anyhow::Result<u64> {
+    let (_, rest) = stat.rsplit_once(')').context("no command name")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |number: usize| -> anyhow::Result<u64> {
+        // `rest` starts at field 3.
+        let text = fields.get(number - 3).with_context(|| format!("no field {number}"))?;
+        text.parse().with_context(|| format!("field {number} is {text:?}"))
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// CPU seconds used by this process's children that have been waited for.
+/// The difference around one child's run is that child's CPU, provided no
+/// other child is reaped meanwhile (the servers are stopped only later).
+fn reaped_children_cpu_s() -> f64 {
+    // SAFETY: `getrusage` writes a whole `rusage` (all integers, so the
+    // zeroed value is valid) and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Parses redis-benchmark 7's `--csv` output, finding columns by their
@@ -287,6 +366,8 @@ fn parse_csv(text: &str) -> anyhow::Result<Vec<Row>> {
             rps: number(rps)?,
             p50_ms: number(p50)?,
             p99_ms: number(p99)?,
+            server_cpu_us: f64::NAN,
+            bench_cpu_us: f64::NAN,
         });
     }
     Ok(rows)
@@ -759,6 +840,15 @@ mod tests {
         assert!((rows[0].p50_ms - 0.287).abs() < 1e-9);
         assert!((rows[0].p99_ms - 0.751).abs() < 1e-9);
         assert_eq!(rows[1].test, "lrange_100");
+        Ok(())
+    }
+
+    #[test]
+    fn reads_cpu_ticks_past_a_command_name_with_spaces() -> anyhow::Result<()> {
+        let stat = "4242 (memoir (dev) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 731 215 0 0 20 0 9 0 77 0 0";
+        assert_eq!(stat_cpu_ticks(stat)?, 731 + 215);
+        assert!(stat_cpu_ticks("4242 (short) S 1 2").is_err());
+        assert!(stat_cpu_ticks("no name at all").is_err());
         Ok(())
     }
 
