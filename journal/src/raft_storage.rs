@@ -21,7 +21,7 @@ use crate::seq::Seq;
 use crate::state::JournalState;
 
 pub const ENTRY_HEADER_LEN: usize = 9;
-const KIND_NORMAL: u8 = 0;
+pub(crate) const KIND_NORMAL: u8 = 0;
 const KIND_CONF_CHANGE: u8 = 1;
 const KIND_CONF_CHANGE_V2: u8 = 2;
 /// Placeholder at the base of a log restarted from a snapshot.

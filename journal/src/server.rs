@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -19,12 +19,12 @@ use crate::auth::{self, ClusterSecret};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
 use crate::link::{LinkReader, LinkSecurity, LinkStream, LinkWriter};
-use crate::log::{Log, LogOptions};
+use crate::log::{Entry, Log, LogOptions};
 use crate::log_checksum::LogChecksum;
 use crate::node::{self, accepted_payload, Input, NodeHandle, NodeOptions, ProposeError, ReplicaShared, Transport};
 use crate::recovery::RecoveryMode;
 use crate::seq::Seq;
-use crate::state::{Command, Outcome};
+use crate::state::{Command, JournalState, Outcome};
 use crate::vote_hold::VoteHold;
 use crate::wire::{
     decode_body, encode_body, encode_frame, write_frame, ErrorKind, FrameKind, FrameReader, Hello, HelloReply, Request,
@@ -841,7 +841,6 @@ fn outcome_body(outcome: Outcome) -> ResponseBody {
 /// what lies between.
 fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (ResponseBody, Seq) {
     let applied = *shared.applied.borrow();
-    let state = shared.read_state();
     // Past the log's first seq, `from` is readable (unless trimmed): skip
     // the read of the first entry that `first_readable` needs, which every
     // subscription would otherwise pay on every commit.
@@ -850,20 +849,46 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
     } else {
         first_readable(&shared.log)
     };
-    let first = state.trim_before.max(readable_from);
+    committed_entries(
+        &shared.state,
+        applied,
+        from,
+        readable_from,
+        max_bytes,
+        |next, budget| shared.log.read(next, budget),
+    )
+}
+
+/// [`read_committed_from`]'s work, with the log read through `read_log`.
+///
+/// The state lock is taken only to sort entries already read, never while
+/// `read_log` runs: the raft thread takes it for writing to apply every
+/// commit, and a reader that held it across megabytes of disk reads (a
+/// subscriber catching up from behind the in-memory tail, such as the
+/// snapshot service after a snapshot) stalled every commit meanwhile.
+fn committed_entries(
+    state_lock: &RwLock<JournalState>,
+    applied: u64,
+    from: Seq,
+    readable_from: Seq,
+    max_bytes: usize,
+    mut read_log: impl FnMut(Seq, usize) -> Result<Vec<Entry>>,
+) -> (ResponseBody, Seq) {
+    let read_state = || state_lock.read().unwrap_or_else(|e| e.into_inner());
+    let trimmed = |trim_before: Seq| ResponseBody::Error {
+        kind: ErrorKind::Trimmed,
+        message: format!("entries below {trim_before} are trimmed"),
+    };
+    let first = read_state().trim_before.max(readable_from);
     if from < first {
-        let error = ResponseBody::Error {
-            kind: ErrorKind::Trimmed,
-            message: format!("entries below {first} are trimmed"),
-        };
-        return (error, from);
+        return (trimmed(first), from);
     }
     let mut entries = Vec::new();
     let mut next = from;
     let mut bytes = 0usize;
     let mut full = false;
     while next.0 <= applied && bytes < max_bytes.max(1) {
-        let chunk = match shared.log.read(next, max_bytes.max(1) - bytes.min(max_bytes)) {
+        let chunk = match read_log(next, max_bytes.max(1) - bytes.min(max_bytes)) {
             Ok(chunk) => chunk,
             Err(Error::OutOfRange { .. }) => break,
             Err(e) => {
@@ -874,8 +899,18 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
                 return (error, from);
             }
         };
-        let Some(last) = chunk.last() else { break };
+        let (Some(first_read), Some(last)) = (chunk.first(), chunk.last()) else {
+            break;
+        };
+        let first_read = first_read.seq;
         next = last.seq.next();
+        let state = read_state();
+        // The state forgets rejected positions below a trim point: if a
+        // trim passed these entries while the lock was free, which of them
+        // were accepted can no longer be told (and they are gone anyway).
+        if state.trim_before > first_read {
+            return (trimmed(state.trim_before), from);
+        }
         for entry in chunk {
             if entry.seq.0 > applied {
                 next = entry.seq;
@@ -900,8 +935,11 @@ fn read_committed_from(shared: &ReplicaShared, from: Seq, max_bytes: usize) -> (
             break;
         }
     }
-    // Everything through the state's applied end was looked at: the
-    // checksum there is the one the reader reaches after these entries.
+    // The state may have applied more since `applied` was read; the
+    // checksum goes with the response only if everything through the
+    // state's applied end was looked at: it is the one the reader reaches
+    // after these entries.
+    let state = read_state();
     let checksum = (next.0 > state.applied).then_some(LogChecksum {
         through: Seq(state.applied),
         value: state.log_checksum,
@@ -1028,6 +1066,8 @@ fn first_readable(log: &Log) -> Seq {
 
 pub fn status_report(shared: &ReplicaShared) -> StatusReport {
     let status = shared.status();
+    // Before the state lock: it may read the disk (see `committed_entries`).
+    let readable = first_readable(&shared.log);
     let state = shared.read_state();
     let log_stats = shared.log.stats();
     StatusReport {
@@ -1037,7 +1077,7 @@ pub fn status_report(shared: &ReplicaShared) -> StatusReport {
         term: status.term,
         committed: Seq(status.commit),
         applied: Seq(*shared.applied.borrow()),
-        first_retained: state.trim_before.max(first_readable(&shared.log)),
+        first_retained: state.trim_before.max(readable),
         last_index: Seq(status.last_index),
         leader: state.leader,
         replicas: status.peers,
@@ -1048,5 +1088,144 @@ pub fn status_report(shared: &ReplicaShared) -> StatusReport {
         log_bytes_written: log_stats.bytes_written,
         io: shared.log.io_kind().to_string(),
         fatal: shared.fatal(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::ids::{LeaderId, WriterId};
+    use crate::raft_storage::{encode_entry, KIND_NORMAL};
+
+    /// The stored log of a replica and the state it applied: seq 1 sets the
+    /// leader, then seqs 2..=last append, those in `fenced` under a stale
+    /// leader id (so they are rejected).
+    fn log_and_state(last: u64, fenced: &[u64]) -> (Vec<Entry>, JournalState) {
+        let (leader, stale, writer) = (LeaderId::random(), LeaderId::random(), WriterId::random());
+        let mut state = JournalState::default();
+        let mut log = Vec::new();
+        let mut commit = |seq: u64, command: Command| {
+            state.apply(seq, 1, &command);
+            let data = encode_entry(1, KIND_NORMAL, &command.encode());
+            log.push(Entry { seq: Seq(seq), data });
+        };
+        commit(
+            1,
+            Command::SetLeader {
+                new: leader,
+                expected: LeaderId::NONE,
+            },
+        );
+        for seq in 2..=last {
+            let leader = if fenced.contains(&seq) { stale } else { leader };
+            let payload = Bytes::from(format!("payload {seq}"));
+            commit(
+                seq,
+                Command::Append {
+                    writer,
+                    writer_seq: seq,
+                    leader,
+                    payload,
+                },
+            );
+        }
+        (log, state)
+    }
+
+    /// Up to `per_read` entries of `log` from `from`, as `Log::read` gives
+    /// them (at least one if any is there).
+    fn read_from(log: &[Entry], from: Seq, per_read: usize) -> Result<Vec<Entry>> {
+        Ok(log.iter().filter(|e| e.seq >= from).take(per_read).cloned().collect())
+    }
+
+    #[test]
+    fn reads_the_log_without_holding_the_state_lock() {
+        let (log, state) = log_and_state(20, &[5, 6, 13]);
+        let state = RwLock::new(state);
+        let mut reads = 0;
+        let (body, next) = committed_entries(&state, 20, Seq(2), Seq(1), 1 << 20, |from, _| {
+            reads += 1;
+            // The raft thread must be able to apply a commit meanwhile.
+            assert!(state.try_write().is_ok(), "the state lock is held during a log read");
+            read_from(&log, from, 4)
+        });
+        assert!(reads >= 5, "the read came in chunks ({reads} reads)");
+        assert_eq!(next, Seq(21));
+        let ResponseBody::Entries {
+            entries,
+            committed,
+            checksum,
+        } = body
+        else {
+            panic!("not entries: {body:?}");
+        };
+        let seqs: Vec<u64> = entries.iter().map(|(seq, _)| seq.0).collect();
+        let accepted: Vec<u64> = (2..=20).filter(|s| ![5, 6, 13].contains(s)).collect();
+        assert_eq!(seqs, accepted, "fenced appends are skipped");
+        assert_eq!(entries[0].1, Bytes::from("payload 2"));
+        assert_eq!(committed, Seq(20));
+        let state = state.read().unwrap();
+        assert_eq!(
+            checksum,
+            Some(LogChecksum {
+                through: Seq(20),
+                value: state.log_checksum
+            })
+        );
+    }
+
+    #[test]
+    fn a_trim_that_passes_a_read_in_progress_ends_it_as_trimmed() {
+        let (log, state) = log_and_state(20, &[9]);
+        let state = RwLock::new(state);
+        let mut reads = 0;
+        let (body, next) = committed_entries(&state, 20, Seq(2), Seq(1), 1 << 20, |from, _| {
+            reads += 1;
+            if reads == 2 {
+                // Committed while the reader was at the disk: the state no
+                // longer knows whether seq 9 was accepted.
+                state.write().unwrap().apply(21, 1, &Command::Trim { before: Seq(12) });
+            }
+            read_from(&log, from, 4)
+        });
+        assert_eq!(next, Seq(2), "a failed read starts again where it began");
+        match body {
+            ResponseBody::Error {
+                kind: ErrorKind::Trimmed,
+                message,
+            } => {
+                assert!(message.contains("below 12"), "{message}")
+            }
+            other => panic!("not Trimmed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_read_from_below_the_trim_point_is_trimmed() {
+        let (mut log, mut state) = log_and_state(10, &[]);
+        let trim = Command::Trim { before: Seq(4) };
+        state.apply(11, 1, &trim);
+        let data = encode_entry(1, KIND_NORMAL, &trim.encode());
+        log.push(Entry { seq: Seq(11), data });
+        let state = RwLock::new(state);
+        let (body, _) = committed_entries(&state, 11, Seq(3), Seq(1), 1 << 20, |from, _| read_from(&log, from, 4));
+        assert!(
+            matches!(
+                body,
+                ResponseBody::Error {
+                    kind: ErrorKind::Trimmed,
+                    ..
+                }
+            ),
+            "{body:?}"
+        );
+        let (body, next) = committed_entries(&state, 11, Seq(4), Seq(1), 1 << 20, |from, _| read_from(&log, from, 4));
+        assert!(
+            matches!(body, ResponseBody::Entries { ref entries, .. } if entries.len() == 7),
+            "{body:?}"
+        );
+        assert_eq!(next, Seq(12));
     }
 }
