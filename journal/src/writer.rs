@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use tokio::sync::oneshot;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -232,6 +232,7 @@ impl Writer {
         // linger below uses them to tell a busy log from an idle one.
         let mut last_group_appends = 0usize;
         let mut last_flush = Duration::ZERO;
+        let mut slow_flushes = SlowFlushes::default();
         loop {
             let request = match carried.take() {
                 Some(request) => request,
@@ -276,6 +277,15 @@ impl Writer {
                     let flush_started = Instant::now();
                     self.commit_group(group);
                     last_flush = flush_started.elapsed();
+                    if let Some(report) = slow_flushes.record(last_flush, Instant::now()) {
+                        warn!(
+                            dir = %self.dir.display(),
+                            slow_groups = report.count,
+                            slowest_ms = report.slowest.as_millis() as u64,
+                            "slow group commit: its write and fdatasync took over {} ms, and every append in it waited (a busy or stalling disk)",
+                            SLOW_FLUSH.as_millis()
+                        );
+                    }
                 }
                 Request::TruncateAfter { seq, reply } => {
                     let result = self.guarded(|w| w.truncate_after(seq));
@@ -725,6 +735,55 @@ impl Group {
     }
 }
 
+/// A group commit slower than this is logged: every append in the group
+/// waited for it. On a healthy disk a flush takes well under a millisecond
+/// (docs/performance.md); tens of milliseconds mean the flush queued behind
+/// other I/O on the device, or the device stalled.
+const SLOW_FLUSH: Duration = Duration::from_millis(50);
+/// At most one slow-commit warning per interval; the others are counted
+/// into the next.
+const SLOW_FLUSH_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Slow group commits since the last warning.
+#[derive(Default)]
+struct SlowFlushes {
+    last_report: Option<Instant>,
+    count: u64,
+    slowest: Duration,
+}
+
+/// What one slow-commit warning says.
+#[derive(Debug, PartialEq, Eq)]
+struct SlowFlushReport {
+    count: u64,
+    slowest: Duration,
+}
+
+impl SlowFlushes {
+    /// Records one group commit's time; a report when a warning is due
+    /// (the first slow commit at once, then at most one per interval).
+    fn record(&mut self, took: Duration, now: Instant) -> Option<SlowFlushReport> {
+        if took >= SLOW_FLUSH {
+            self.count += 1;
+            self.slowest = self.slowest.max(took);
+        }
+        let due = self
+            .last_report
+            .is_none_or(|at| now.saturating_duration_since(at) >= SLOW_FLUSH_REPORT_INTERVAL);
+        if self.count == 0 || !due {
+            return None;
+        }
+        self.last_report = Some(now);
+        let report = SlowFlushReport {
+            count: self.count,
+            slowest: self.slowest,
+        };
+        self.count = 0;
+        self.slowest = Duration::ZERO;
+        Some(report)
+    }
+}
+
 /// Longest pause between two arrivals that still counts as "appends keep
 /// arriving" while lingering.
 const LINGER_GAP: Duration = Duration::from_micros(20);
@@ -780,5 +839,41 @@ fn duplicate(e: &Error) -> Error {
         Error::Locked { path } => Error::Locked { path: path.clone() },
         Error::Closed => Error::Closed,
         Error::Startup(s) => Error::Startup(s.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_commits_are_reported_at_once_then_at_most_once_per_interval() {
+        let mut slow = SlowFlushes::default();
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let fast = SLOW_FLUSH / 10;
+        assert_eq!(slow.record(fast, at(0)), None, "a fast commit is not reported");
+        assert_eq!(
+            slow.record(SLOW_FLUSH * 2, at(10)),
+            Some(SlowFlushReport {
+                count: 1,
+                slowest: SLOW_FLUSH * 2
+            }),
+            "the first slow commit is reported at once"
+        );
+        assert_eq!(slow.record(SLOW_FLUSH * 3, at(20)), None);
+        assert_eq!(slow.record(SLOW_FLUSH, at(30)), None);
+        assert_eq!(slow.record(fast, at(40)), None);
+        let next = 10 + SLOW_FLUSH_REPORT_INTERVAL.as_millis() as u64;
+        assert_eq!(slow.record(fast, at(next - 1)), None, "not before the interval is over");
+        assert_eq!(
+            slow.record(fast, at(next)),
+            Some(SlowFlushReport {
+                count: 2,
+                slowest: SLOW_FLUSH * 3
+            }),
+            "the slow commits meanwhile are counted into the next report, even on a fast commit"
+        );
+        assert_eq!(slow.record(fast, at(next + 1)), None, "nothing slow since");
     }
 }
