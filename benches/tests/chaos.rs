@@ -6,28 +6,20 @@
 //! builds it there (the root package's tests need it). With
 //! `cargo test -p memoir-bench` alone, build it first: `cargo build -p memoir`.
 
+mod common;
+
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{bench_binary, field};
 
 /// The run is 20 s of faults; start-up, healing and checking take the rest.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
-fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
-}
-
 #[test]
 fn a_short_seeded_chaos_run_keeps_every_property() {
-    let bench = PathBuf::from(env!("CARGO_BIN_EXE_memoir-bench"));
-    let memoir = bench.with_file_name("memoir");
-    assert!(
-        memoir.is_file(),
-        "{} is missing: run `cargo build -p memoir` first (`cargo test --workspace` builds it)",
-        memoir.display()
-    );
+    let bench = bench_binary();
     let scratch = tempfile::Builder::new().prefix("memoir-chaos-test-").tempdir().unwrap();
     let stderr_path = scratch.path().join("chaos.stderr");
     let stderr = std::fs::File::create(&stderr_path).unwrap();

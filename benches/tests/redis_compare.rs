@@ -6,27 +6,22 @@
 //! Needs redis-server and redis-benchmark (scripts/setup.sh installs them)
 //! and `memoir` next to `memoir-bench` (`cargo test --workspace` builds it).
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-fn field(line: &str, name: &str) -> f64 {
-    let text = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {name}= in {line:?}"));
+use common::{bench_binary, field};
+
+/// The number after `name=` in `line`.
+fn number(line: &str, name: &str) -> f64 {
+    let text = field(line, name).unwrap_or_else(|| panic!("no {name}= in {line:?}"));
     text.parse()
         .unwrap_or_else(|_| panic!("{name}={text:?} in {line:?} is not a number"))
 }
 
 #[test]
 fn prints_throughput_and_cpu_lines_for_each_test() {
-    let bench = PathBuf::from(env!("CARGO_BIN_EXE_memoir-bench"));
-    let memoir = bench.with_file_name("memoir");
-    assert!(
-        memoir.is_file(),
-        "{} is missing: run `cargo build -p memoir` first (`cargo test --workspace` builds it)",
-        memoir.display()
-    );
+    let bench = bench_binary();
     let scratch = tempfile::Builder::new()
         .prefix("memoir-compare-test-")
         .tempdir()
@@ -56,22 +51,22 @@ fn prints_throughput_and_cpu_lines_for_each_test() {
         assert!(compare.starts_with(&format!("compare {head}")), "{compare}");
         assert!(cpu.starts_with(&format!("cpu {head}")), "{cpu}");
         for name in ["memoir_rps", "redis_always_rps", "redis_nopersist_rps"] {
-            assert!(field(compare, name) > 0.0, "{compare}");
+            assert!(number(compare, name) > 0.0, "{compare}");
         }
-        let (p50, p99) = (field(compare, "memoir_p50_ms"), field(compare, "memoir_p99_ms"));
+        let (p50, p99) = (number(compare, "memoir_p50_ms"), number(compare, "memoir_p99_ms"));
         assert!(p50 > 0.0 && p50 <= p99, "{compare}");
         // 20,000 requests take far more than one clock tick of CPU in
         // `memoir dev` (a whole cluster) and in redis-benchmark; the others
         // may round to zero ticks on a fast machine.
-        assert!(field(cpu, "memoir_us_per_request") > 0.0, "{cpu}");
-        assert!(field(cpu, "memoir_client_us_per_request") > 0.0, "{cpu}");
+        assert!(number(cpu, "memoir_us_per_request") > 0.0, "{cpu}");
+        assert!(number(cpu, "memoir_client_us_per_request") > 0.0, "{cpu}");
         for name in [
             "redis_always_us_per_request",
             "redis_nopersist_us_per_request",
             "redis_always_client_us_per_request",
             "redis_nopersist_client_us_per_request",
         ] {
-            let value = field(cpu, name);
+            let value = number(cpu, name);
             assert!(value.is_finite() && value >= 0.0, "{cpu}");
         }
     }
