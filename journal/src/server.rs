@@ -879,7 +879,18 @@ fn committed_entries(
         kind: ErrorKind::Trimmed,
         message: format!("entries below {trim_before} are trimmed"),
     };
-    let first = read_state().trim_before.max(readable_from);
+    // The running checksum as of now, with the position it covers: a fact
+    // about the log that later commits do not change. Taken next to
+    // `applied`, as the reader's place is, so that a read that reaches the
+    // end carries it as often as before.
+    let (first, at_start) = {
+        let state = read_state();
+        let at_start = LogChecksum {
+            through: Seq(state.applied),
+            value: state.log_checksum,
+        };
+        (state.trim_before.max(readable_from), at_start)
+    };
     if from < first {
         return (trimmed(first), from);
     }
@@ -935,15 +946,9 @@ fn committed_entries(
             break;
         }
     }
-    // The state may have applied more since `applied` was read; the
-    // checksum goes with the response only if everything through the
-    // state's applied end was looked at: it is the one the reader reaches
-    // after these entries.
-    let state = read_state();
-    let checksum = (next.0 > state.applied).then_some(LogChecksum {
-        through: Seq(state.applied),
-        value: state.log_checksum,
-    });
+    // Everything through the checksum's position was looked at: it is the
+    // one the reader reaches after these entries.
+    let checksum = (next.0 > at_start.through.0).then_some(at_start);
     let body = ResponseBody::Entries {
         entries,
         committed: Seq(applied),
@@ -1143,12 +1148,18 @@ mod tests {
     #[test]
     fn reads_the_log_without_holding_the_state_lock() {
         let (log, state) = log_and_state(20, &[5, 6, 13]);
+        let checksum_at_20 = state.log_checksum;
         let state = RwLock::new(state);
         let mut reads = 0;
         let (body, next) = committed_entries(&state, 20, Seq(2), Seq(1), 1 << 20, |from, _| {
             reads += 1;
             // The raft thread must be able to apply a commit meanwhile.
-            assert!(state.try_write().is_ok(), "the state lock is held during a log read");
+            let mut applying = state.try_write().expect("the state lock is held during a log read");
+            if reads == 1 {
+                applying.applied = 21;
+                applying.log_checksum ^= 0x5eed;
+            }
+            drop(applying);
             read_from(&log, from, 4)
         });
         assert!(reads >= 5, "the read came in chunks ({reads} reads)");
@@ -1166,13 +1177,13 @@ mod tests {
         assert_eq!(seqs, accepted, "fenced appends are skipped");
         assert_eq!(entries[0].1, Bytes::from("payload 2"));
         assert_eq!(committed, Seq(20));
-        let state = state.read().unwrap();
         assert_eq!(
             checksum,
             Some(LogChecksum {
                 through: Seq(20),
-                value: state.log_checksum
-            })
+                value: checksum_at_20
+            }),
+            "the checksum where the read began, not one past what it returns"
         );
     }
 
