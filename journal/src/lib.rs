@@ -50,6 +50,7 @@ pub mod test_data;
 pub mod test_ports;
 pub mod tls;
 pub mod vote_hold;
+mod warn_throttle;
 pub mod wire;
 pub mod writeback;
 mod writer;

@@ -26,6 +26,7 @@ use crate::recovery::RecoveryMode;
 use crate::seq::Seq;
 use crate::state::{Command, JournalState, Outcome};
 use crate::vote_hold::VoteHold;
+use crate::warn_throttle::WarnThrottle;
 use crate::wire::{
     decode_body, encode_body, encode_frame, write_frame, ErrorKind, FrameKind, FrameReader, Hello, HelloReply, Request,
     RequestBody, Response, ResponseBody, Role, StatusReport, WireError, MAX_APPEND_BYTES, PROTOCOL_MAGIC,
@@ -486,17 +487,15 @@ const REFUSAL_LOG_INTERVAL: std::time::Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct RefusalLog {
-    /// (when the last warning was logged, refusals since then)
-    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+    /// (when warnings may go out, refusals since the last one)
+    state: std::sync::Mutex<(WarnThrottle, u64)>,
 }
 
 impl RefusalLog {
     fn refused(&self, remote: SocketAddr, error: &WireError) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let due = state.0.is_none_or(|last| last.elapsed() >= REFUSAL_LOG_INTERVAL);
-        if due {
-            let suppressed = state.1;
-            *state = (Some(std::time::Instant::now()), 0);
+        if state.0.due(std::time::Instant::now(), REFUSAL_LOG_INTERVAL) {
+            let suppressed = std::mem::take(&mut state.1);
             drop(state);
             warn!(%remote, %error, suppressed, "connection refused");
         } else {

@@ -49,6 +49,7 @@ use crate::recovery::Recovered;
 use crate::scan::BatchLoc;
 use crate::segment::{open_for_read_write, read_at, remove_files, segment_file_name, sync_dir, Preparer};
 use crate::seq::{Appended, Seq};
+use crate::warn_throttle::WarnThrottle;
 
 /// Where an append's result goes: a future's channel, or a callback run on
 /// the writer thread right after the fsync (for the raft driver, which
@@ -747,7 +748,7 @@ const SLOW_FLUSH_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Slow group commits since the last warning.
 #[derive(Default)]
 struct SlowFlushes {
-    last_report: Option<Instant>,
+    throttle: WarnThrottle,
     count: u64,
     slowest: Duration,
 }
@@ -767,13 +768,9 @@ impl SlowFlushes {
             self.count += 1;
             self.slowest = self.slowest.max(took);
         }
-        let due = self
-            .last_report
-            .is_none_or(|at| now.saturating_duration_since(at) >= SLOW_FLUSH_REPORT_INTERVAL);
-        if self.count == 0 || !due {
+        if self.count == 0 || !self.throttle.due(now, SLOW_FLUSH_REPORT_INTERVAL) {
             return None;
         }
-        self.last_report = Some(now);
         let report = SlowFlushReport {
             count: self.count,
             slowest: self.slowest,
