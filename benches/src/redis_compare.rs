@@ -292,7 +292,7 @@ fn redis_benchmark(args: &Args, server: &mut Server, scratch: &Path) -> anyhow::
 
 /// CPU seconds (user + system, all threads) a running process has used so
 /// far, from `/proc/<pid>/stat`.
-pub fn process_cpu_s(pid: u32) -> anyhow::Result<f64> {
+fn process_cpu_s(pid: u32) -> anyhow::Result<f64> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let ticks = stat_cpu_ticks(&stat).with_context(|| format!("parsing {path}"))?;
